@@ -445,6 +445,10 @@ class Validator {
 
   /** An IP literal; IPv6 may be bracketed ("[::]") as in the Go shim's host:port joining. */
   private address(fields: Fields, at: Segment[], fallback: string): string {
+    if (Array.isArray(fields[at[at.length - 1]!])) {
+      // Unquoted, [::] is YAML for a one-element list, an easy slip to make.
+      this.fail(at, 'got a list; quote a bracketed address, as in Address: "[::]"');
+    }
     const value = this.string(fields, at);
     if (value === undefined) return fallback;
     const bracketed = value.startsWith("[") && value.endsWith("]");
