@@ -129,7 +129,7 @@ export function createLogger(options: CreateLoggerOptions): PortoshimLog {
       level: options.debug ? "debug" : "info",
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
-      redact: { paths: [...REDACT_PATHS], censor: REDACTED },
+      redact: { paths: [...REDACT_PATHS], censor: secret },
       formatters: {
         log: (obj) => redactRequest(obj),
         bindings: (bindings) => redactRequest(bindings),
@@ -231,8 +231,14 @@ function redactEnv(value: unknown, depth: number, ancestors: Set<object>): unkno
   return walk(value, depth, ancestors);
 }
 
+/** REDACTED for anything with content; empty values say "none given" and stay. */
 function secret(value: unknown): unknown {
-  return value === undefined || value === null || value === "" ? value : REDACTED;
+  return isEmpty(value) ? value : REDACTED;
+}
+
+function isEmpty(value: unknown): boolean {
+  // Byte fields count too: this CRI proto declares KeyValue.value as bytes.
+  return value === undefined || value === null || value === "" || (value instanceof Uint8Array && value.length === 0);
 }
 
 function mapArray(arr: unknown[], fn: (v: unknown) => unknown): unknown[] {
