@@ -1,0 +1,153 @@
+/**
+ * portoshim's entry point: flags, configuration, wiring, signals. The only
+ * module that knows every other one.
+ *
+ *   portoshim [--config PATH] [--debug] [--version] [--help]
+ *
+ * Exit status: 0 after a clean shutdown (SIGTERM, SIGINT), 2 for a bad command
+ * line or configuration, 1 when start-up fails otherwise (socket in use, ...).
+ */
+import { parseArgs } from "node:util";
+import { readFileSync } from "node:fs";
+import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, redactConfig } from "./config.js";
+import type { Config } from "./config.js";
+import { createLogger } from "./log.js";
+import { PortoClient, toConnectError, isPortoError } from "./porto/index.js";
+import { createCriServer } from "./cri/server.js";
+import { criRoutes } from "./cri/routes.js";
+import { callLogInterceptor } from "./cri/call-log.js";
+import { loadCniConfig } from "./network/cni-config.js";
+
+/** How long a Status call waits for portod before calling the runtime not ready. */
+const PING_TIMEOUT_MS = 5_000;
+/** How long calls in flight may run on after SIGTERM. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+const USAGE = `Usage: portoshim [--config PATH] [--debug] [--version] [--help]
+
+Serves the Kubernetes CRI v1 API for the Porto container manager.
+
+  --config PATH  configuration file (default ${DEFAULT_CONFIG_PATH}; a missing
+                 default file means all defaults)
+  --debug        log at debug level, one line per CRI call
+  --version      print the version and exit
+  --help         print this text and exit
+`;
+
+/** The version in package.json, found from src/ (tsx) or dist/src/ (built). */
+function packageVersion(): string {
+  for (const rel of ["../package.json", "../../package.json"]) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), "utf8")) as { name?: string; version: string };
+      if (pkg.name === "portoshim") return pkg.version;
+    } catch {
+      // try the next candidate
+    }
+  }
+  return "unknown";
+}
+
+function parseFlags(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      options: {
+        config: { type: "string" },
+        debug: { type: "boolean", default: false },
+        version: { type: "boolean", default: false },
+        help: { type: "boolean", default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    process.stderr.write(`portoshim: ${(err as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const flags = parseFlags(argv);
+  if (flags.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (flags.version) {
+    process.stdout.write(`portoshim ${packageVersion()}\n`);
+    return;
+  }
+  process.title = "portoshim"; // so that logrotate's `pkill -x portoshim` finds us
+
+  let config: Config;
+  try {
+    config = loadConfig({ path: flags.config, explicit: flags.config !== undefined });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`portoshim: invalid configuration: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+
+  const log = createLogger({ logsDir: config.portoshim.logsDir, debug: flags.debug });
+  const logger = log.logger;
+  // A request must never take the process down; what escapes is a bug to log.
+  process.on("uncaughtException", (err) => logger.error({ err: err.stack }, "uncaught exception"));
+  process.on("unhandledRejection", (err) =>
+    logger.error({ err: err instanceof Error ? err.stack : String(err) }, "unhandled rejection"),
+  );
+
+  const porto = new PortoClient({
+    socketPath: config.porto.socket,
+    timeoutMs: config.porto.socketTimeoutMs,
+    logger,
+  });
+
+  const server = createCriServer({
+    socketPath: config.portoshim.socket,
+    logger,
+    interceptors: [callLogInterceptor(logger, (err) => (isPortoError(err) ? toConnectError(err) : undefined))],
+    routes: criRoutes({
+      runtimeName: config.porto.runtimeName,
+      portoVersion: () => porto.version(),
+      pingPorto: async () => {
+        await porto.version({ timeoutMs: PING_TIMEOUT_MS });
+      },
+      loadCniConfig: () => loadCniConfig(config.cni.confDir),
+      redactedConfig: () => redactConfig(config),
+    }),
+  });
+
+  try {
+    await server.listen();
+  } catch (err) {
+    logger.error({ err: (err as Error).message }, "cannot listen on the CRI socket");
+    process.stderr.write(`portoshim: ${(err as Error).message}\n`);
+    await log.close();
+    process.exit(1);
+  }
+  logger.info({ socket: config.portoshim.socket, porto: config.porto.socket, version: packageVersion() }, "portoshim started");
+  // Say early whether portod is there; the server serves either way and
+  // Status reports RuntimeReady false until it answers.
+  porto.version({ timeoutMs: PING_TIMEOUT_MS }).then(
+    (v) => logger.info({ portod: v.tag }, "portod answers"),
+    (err: unknown) => logger.warn({ err: (err as Error).message }, "portod does not answer yet"),
+  );
+
+  process.on("SIGHUP", () => {
+    if (log.reopen()) logger.info("log file reopened");
+  });
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    await server.close(SHUTDOWN_GRACE_MS);
+    porto.close();
+    logger.info("stopped");
+    await log.close();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}
