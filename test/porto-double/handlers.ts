@@ -92,11 +92,11 @@ export async function handle(s: Services, conn: Conn, req: TContainerRequest, rs
   else if (req.list) {
     const mask = isFieldSet(req.list, TContainerListRequestSchema.field.mask) ? req.list.mask : "***";
     const since = isFieldSet(req.list, TContainerListRequestSchema.field.changedSince) ? req.list.changedSince : undefined;
-    rsp.list = create(TContainerListResponseSchema, {
-      name: sorted(d)
-        .filter((ct) => !ct.isRoot && stringMatch(ct.name, mask) && (since === undefined || BigInt(ct.changeTime) >= since))
-        .map((ct) => ct.name),
-    });
+    const names = sorted(d)
+      .filter((ct) => !ct.isRoot && stringMatch(ct.name, mask) && (since === undefined || BigInt(ct.changeTime) >= since))
+      .map((ct) => ct.name);
+    // portod creates the list field with its first name: no match, no field.
+    if (names.length) rsp.list = create(TContainerListResponseSchema, { name: names });
   } else if (req.getProperty) {
     const value = getProperty(d.find(req.getProperty.name), req.getProperty.property, d);
     rsp.getProperty = create(TContainerGetPropertyResponseSchema, { value });
@@ -175,9 +175,9 @@ export async function handle(s: Services, conn: Conn, req: TContainerRequest, rs
       rsp.volumeList = create(TVolumeListResponseSchema, { volumes: [s.volumes.describe(s.volumes.find(r.path), r.path)] });
     } else {
       if (isFieldSet(r, TVolumeListRequestSchema.field.container)) d.find(r.container);
-      rsp.volumeList = create(TVolumeListResponseSchema, {
-        volumes: s.volumes.list(r.path || "***").map((v) => s.volumes.describe(v)),
-      });
+      const volumes = s.volumes.list(r.path || "***").map((v) => s.volumes.describe(v));
+      // As with `list`, portod creates volumeList only when adding the first volume.
+      if (volumes.length) rsp.volumeList = create(TVolumeListResponseSchema, { volumes });
     }
   } else if (req.GetVolume) {
     const r = req.GetVolume;

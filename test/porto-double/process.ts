@@ -8,7 +8,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { once } from "node:events";
 import { EError } from "../../gen/rpc_pb.js";
 import { fail } from "./errors.js";
 
@@ -50,10 +49,11 @@ export async function spawnTask(spec: SpawnSpec): Promise<ChildProcess> {
   } finally {
     for (const fd of fds) closeSync(fd);
   }
-  const outcome = await Promise.race([
-    once(child, "spawn").then(() => undefined),
-    once(child, "error").then(([e]) => e as NodeJS.ErrnoException),
-  ]);
+  // events.once() would reject on "error"; listen to both outcomes by hand.
+  const outcome = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+    child.once("spawn", () => resolve(undefined));
+    child.once("error", (e) => resolve(e));
+  });
   if (outcome) {
     const text = outcome.code === "ENOENT" ? "No such file or directory" : outcome.code === "EACCES" ? "Permission denied" : outcome.message;
     throw fail(EError.InvalidCommand, `${text}: cannot exec ${spec.argv[0]}`);

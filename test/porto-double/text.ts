@@ -238,31 +238,38 @@ export function formatTime(epochSeconds: number): string {
 
 /**
  * StringMatch(str, pattern): `***` matches everything, `prefix***` and
- * `***suffix` match by prefix/suffix, anything else is fnmatch(3) without
- * FNM_PATHNAME (so `*` crosses `/`).
+ * `***suffix` match by prefix/suffix, anything else is fnmatch(3) with
+ * FNM_PATHNAME (portod's default), so `*` and `?` stop at `/`.
  */
 export function stringMatch(str: string, pattern: string): boolean {
   if (pattern === "***") return true;
   if (pattern.endsWith("***")) return str.startsWith(pattern.slice(0, pattern.indexOf("***")));
   if (pattern.startsWith("***")) return str.endsWith(pattern.slice(3));
-  return fnmatch(pattern, str);
+  return fnmatch(pattern, str, true);
 }
 
-/** fnmatch(3) with flags 0: `*`, `?`, `[...]` with ranges and `!`/`^`, backslash escapes. */
-export function fnmatch(pattern: string, str: string): boolean {
-  return matchAt(pattern, 0, str, 0);
+/**
+ * fnmatch(3): `*`, `?`, `[...]` with ranges and `!`/`^`, backslash escapes.
+ * With `pathname` (FNM_PATHNAME) no wildcard matches `/`.
+ */
+export function fnmatch(pattern: string, str: string, pathname = false): boolean {
+  return matchAt(pattern, 0, str, 0, pathname);
 }
 
-function matchAt(p: string, pi: number, s: string, si: number): boolean {
+function matchAt(p: string, pi: number, s: string, si: number, pathname: boolean): boolean {
   while (pi < p.length) {
     const c = p[pi];
     if (c === "*") {
       while (p[pi] === "*") pi++;
-      if (pi === p.length) return true;
-      for (let k = si; k <= s.length; k++) if (matchAt(p, pi, s, k)) return true;
+      if (pi === p.length) return !pathname || !s.slice(si).includes("/");
+      for (let k = si; k <= s.length; k++) {
+        if (matchAt(p, pi, s, k, pathname)) return true;
+        if (pathname && s[k] === "/") break;
+      }
       return false;
     }
     if (si >= s.length) return false;
+    if (pathname && s[si] === "/" && (c === "?" || c === "[")) return false;
     if (c === "?") {
       pi++;
       si++;

@@ -6,6 +6,7 @@ import { it } from "node:test";
 import assert from "node:assert/strict";
 import { EError } from "../../../gen/rpc_pb.js";
 import { contract } from "./targets.js";
+import { hasField } from "./raw-porto.js";
 
 contract("container names", (t) => {
   it("accepts the documented charset and hierarchical names under an existing parent", async () => {
@@ -79,7 +80,7 @@ contract("container names", (t) => {
     const c = await t().connect();
     assert.equal(await c.get("/", "state"), "meta");
     const list = await c.call({ list: {} });
-    assert.ok(!list.list!.name.includes("/"));
+    assert.ok(!(list.list?.name ?? []).includes("/"));
     assert.equal(await c.code({ create: { name: "/" } }), EError.ContainerAlreadyExists);
   });
 
@@ -92,7 +93,7 @@ contract("container names", (t) => {
     assert.equal(await c.code({ destroy: { name: ghost } }), EError.ContainerDoesNotExist);
   });
 
-  it("lists with masks: `***` suffix is a prefix match, `*` is fnmatch and crosses `/`", async () => {
+  it("lists with masks: `***` suffix is a prefix match, `*` and `?` are fnmatch with FNM_PATHNAME (stop at `/`)", async () => {
     const c = await t().connect();
     const p = t().name("mask");
     await c.call({ create: { name: p } });
@@ -101,9 +102,17 @@ contract("container names", (t) => {
     const prefixMatch = await c.call({ list: { mask: `${p}/***` } });
     assert.deepEqual(prefixMatch.list!.name, [`${p}/a`, `${p}/a/b`]);
     const star = await c.call({ list: { mask: `${p}/*` } });
-    assert.deepEqual(star.list!.name, [`${p}/a`, `${p}/a/b`]);
+    assert.deepEqual(star.list!.name, [`${p}/a`]);
+    const deeper = await c.call({ list: { mask: `${p}/*/*` } });
+    assert.deepEqual(deeper.list!.name, [`${p}/a/b`]);
     const q = await c.call({ list: { mask: `${p}/?` } });
     assert.deepEqual(q.list!.name, [`${p}/a`]);
+  });
+
+  it("leaves the `list` field out when nothing matches (portod creates it with the first name)", async () => {
+    const c = await t().connect();
+    const rsp = await c.call({ list: { mask: `${t().name("nothing-here")}***` } });
+    assert.equal(hasField(rsp, "list"), false);
   });
 
   it("destroys the subtree with its parent", async () => {

@@ -73,14 +73,14 @@ async function cleanup(t: Target): Promise<void> {
   const c = await RawPorto.connect(t.socketPath);
   try {
     const list = await c.call({ list: { mask: `${t.prefix}***` } });
-    const names = list.list!.name.sort((a, b) => a.length - b.length);
+    const names = (list.list?.name ?? []).sort((a, b) => a.length - b.length);
     for (const name of names) {
       const code = await c.code({ destroy: { name } });
       if (code !== EError.Success && code !== EError.ContainerDoesNotExist)
         process.stderr.write(`contract cleanup: destroy ${name}: ${EError[code]}\n`);
     }
     const vols = await c.call({ listVolumes: {} });
-    for (const v of vols.volumeList!.volumes) {
+    for (const v of vols.volumeList?.volumes ?? []) {
       if (v.properties.some((p) => p.name === "private" && p.value === t.prefix))
         await c.raw({ unlinkVolume: { path: v.path, container: "***" } });
     }
