@@ -63,8 +63,11 @@ export interface PortoConfig {
 /** The CNI section: where plugins, their configs and netns files live. */
 export interface CniConfig {
   readonly confDir: string;
+  /** Directories searched for plugin executables, in order, joined with ":" as CNI_PATH is. */
   readonly binDir: string;
   readonly netnsDir: string;
+  /** How long one plugin invocation (ADD, DEL, CHECK) may run before it is killed, in milliseconds. */
+  readonly pluginTimeoutMs: number;
 }
 
 /** The StreamingServer section: exec/attach/port-forward endpoint. */
@@ -166,6 +169,7 @@ export function defaultConfig(configPath: string = DEFAULT_CONFIG_PATH): Config 
       confDir: "/etc/cni/net.d",
       binDir: "/opt/cni/bin",
       netnsDir: "/var/run/netns",
+      pluginTimeoutMs: 2 * 60 * 1000,
     },
     streamingServer: { address: "::", port: 7255 },
     images: { pauseImage: "registry.k8s.io/pause:3.7", registries: [] },
@@ -290,7 +294,7 @@ type Segment = string | number;
 const SECTIONS: Readonly<Record<string, readonly string[]>> = {
   Portoshim: ["ConfigPath", "Socket", "LogsDir", "VolumesDir", "StateDir"],
   Porto: ["RuntimeName", "Socket", "SocketTimeout", "ImagesDir"],
-  CNI: ["ConfDir", "BinDir", "NetnsDir"],
+  CNI: ["ConfDir", "BinDir", "NetnsDir", "PluginTimeout"],
   StreamingServer: ["Address", "Port"],
   Images: ["PauseImage", "Registries"],
 };
@@ -338,8 +342,9 @@ class Validator {
     const cn = s("CNI");
     const cni: CniConfig = {
       confDir: this.path(cn, ["CNI", "ConfDir"], d.cni.confDir),
-      binDir: this.path(cn, ["CNI", "BinDir"], d.cni.binDir),
+      binDir: this.pathList(cn, ["CNI", "BinDir"], d.cni.binDir),
       netnsDir: this.path(cn, ["CNI", "NetnsDir"], d.cni.netnsDir),
+      pluginTimeoutMs: this.timeout(cn, ["CNI", "PluginTimeout"], d.cni.pluginTimeoutMs),
     };
 
     const ss = s("StreamingServer");
@@ -386,6 +391,19 @@ class Validator {
     const value = this.string(fields, at);
     if (value === undefined) return fallback;
     return this.absolute(value, at);
+  }
+
+  /**
+   * Absolute paths separated by ":", each normalised, as CNI_PATH lists them;
+   * a single path is the common case.
+   */
+  private pathList(fields: Fields, at: Segment[], fallback: string): string {
+    const value = this.string(fields, at);
+    if (value === undefined) return fallback;
+    return value
+      .split(":")
+      .map((p) => this.absolute(p, at))
+      .join(":");
   }
 
   private absolute(value: string, at: Segment[]): string {

@@ -62,7 +62,7 @@ describe("defaults", () => {
         socketTimeoutMs: 300_000,
         imagesDir: "/place/porto_docker",
       },
-      cni: { confDir: "/etc/cni/net.d", binDir: "/opt/cni/bin", netnsDir: "/var/run/netns" },
+      cni: { confDir: "/etc/cni/net.d", binDir: "/opt/cni/bin", netnsDir: "/var/run/netns", pluginTimeoutMs: 120_000 },
       streamingServer: { address: "::", port: 7255 },
       images: { pauseImage: "registry.k8s.io/pause:3.7", registries: [] },
     } satisfies Config);
@@ -134,6 +134,7 @@ describe("loading", () => {
         "  ConfDir: /c",
         "  BinDir: /b",
         "  NetnsDir: /n",
+        "  PluginTimeout: 30s",
         "StreamingServer:",
         "  Address: 127.0.0.1",
         "  Port: 10010",
@@ -150,7 +151,7 @@ describe("loading", () => {
       stateDir: "/state/shim",
     });
     assert.deepEqual(c.porto, { runtimeName: "porto2", socket: "/run/p.sock", socketTimeoutMs: 30_000, imagesDir: "/img" });
-    assert.deepEqual(c.cni, { confDir: "/c", binDir: "/b", netnsDir: "/n" });
+    assert.deepEqual(c.cni, { confDir: "/c", binDir: "/b", netnsDir: "/n", pluginTimeoutMs: 30_000 });
     assert.deepEqual(c.streamingServer, { address: "127.0.0.1", port: 10010 });
     assert.equal(c.images.pauseImage, "example.com/pause:1");
   });
@@ -249,6 +250,18 @@ describe("refusals name the key", () => {
       refused(`${section}:\n  ${key}: ./x\n`, keyPath, /absolute path/);
       refused(`${section}:\n  ${key}: ''\n`, keyPath, /absolute path/);
     }
+  });
+
+  test("CNI.BinDir takes several absolute directories separated by colons", () => {
+    assert.equal(parseConfig("CNI:\n  BinDir: /opt/cni/bin/:/usr//lib/cni\n", FILE).cni.binDir, "/opt/cni/bin:/usr/lib/cni");
+    refused("CNI:\n  BinDir: /opt/cni/bin:usr/lib/cni\n", "CNI.BinDir", /absolute path, got "usr\/lib\/cni"/);
+    refused("CNI:\n  BinDir: '/opt/cni/bin:'\n", "CNI.BinDir", /absolute path, got an empty string/);
+  });
+
+  test("CNI.PluginTimeout is a duration like Porto.SocketTimeout", () => {
+    assert.equal(parseConfig("CNI:\n  PluginTimeout: 1m30s\n", FILE).cni.pluginTimeoutMs, 90_000);
+    refused("CNI:\n  PluginTimeout: 120\n", "CNI.PluginTimeout", /bare number has no unit/);
+    refused("CNI:\n  PluginTimeout: 0s\n", "CNI.PluginTimeout", /at least 1ms/);
   });
 
   test("socket paths too long for sun_path", () => {
