@@ -117,6 +117,7 @@ export async function handle(s: Services, conn: Conn, req: TContainerRequest, rs
   else if (req.propertyList) {
     rsp.propertyList = create(TContainerPropertyListResponseSchema, {
       list: [...PROPERTIES.values()]
+        .filter((p) => !p.unsupported)
         .sort((a, b) => (a.name < b.name ? -1 : 1))
         .map((p) =>
           create(TContainerPropertyListResponse_TContainerPropertyListEntrySchema, {
@@ -130,7 +131,7 @@ export async function handle(s: Services, conn: Conn, req: TContainerRequest, rs
   } else if (req.dataList) {
     rsp.dataList = create(TContainerDataListResponseSchema, {
       list: [...PROPERTIES.values()]
-        .filter((p) => p.readOnly)
+        .filter((p) => p.readOnly && !p.unsupported)
         .sort((a, b) => (a.name < b.name ? -1 : 1))
         .map((p) => create(TContainerDataListResponse_TContainerDataListEntrySchema, { name: p.name, desc: p.desc + " (ro)" })),
     });

@@ -62,6 +62,8 @@ export interface Prop {
   anyState?: boolean;
   runtimeOnly?: boolean;
   deadOnly?: boolean;
+  /** Needs kernel features a stock kernel lacks: portod answers NotSupported (seen on 5.3.59 here). */
+  unsupported?: boolean;
   get(ct: Container, d: Daemon): string;
   set?(ct: Container, value: string, d: Daemon): void;
   getIndexed?(ct: Container, index: string, d: Daemon): string;
@@ -685,6 +687,7 @@ for (const [name, field] of [
 ] as const) {
   textProp(name, "0", {
     dynamic: true,
+    unsupported: name === "memory_guarantee" || name === "anon_limit",
     specField: field,
     parse: (v) => String(parseSize(v)),
     load: (ct, spec) => void ct.text.set(name, String(spec[field])),
@@ -735,13 +738,13 @@ textProp("cpu_policy", "normal", {
   load: (ct, spec) => void ct.text.set("cpu_policy", spec.cpuPolicy),
   dumpSpec: (ct, spec) => void (spec.cpuPolicy = ct.text.get("cpu_policy") ?? "normal"),
 });
-textProp("thread_limit", "0", {
+textProp("thread_limit", "10000", {
   desc: "Thread limit",
   dynamic: true,
   specField: "threadLimit",
   parse: (v) => String(parseUint64(v)),
   load: (ct, spec) => void ct.text.set("thread_limit", String(spec.threadLimit)),
-  dumpSpec: (ct, spec) => void (spec.threadLimit = BigInt(ct.text.get("thread_limit") ?? "0")),
+  dumpSpec: (ct, spec) => void (spec.threadLimit = BigInt(ct.text.get("thread_limit") ?? "10000")),
 });
 textProp("oom_score_adj", "0", {
   desc: "OOM score adjustment: -1000..1000",
@@ -782,7 +785,7 @@ def({
   dynamic: true,
   anyState: true,
   specField: "maxRespawns",
-  get: (ct) => String(ct.maxRespawns),
+  get: (ct) => (ct.maxRespawns >= 0n ? String(ct.maxRespawns) : ""),
   set: (ct, v) => void (ct.maxRespawns = parseInt64(v)),
   load: (ct, spec) => void (ct.maxRespawns = spec.maxRespawns),
   dumpSpec: (ct, spec) => void (spec.maxRespawns = ct.maxRespawns),
@@ -831,27 +834,44 @@ textProp("root_readonly", "false", {
 });
 for (const [name, field, desc] of [
   ["hostname", "hostname", "Container hostname"],
-  ["resolv_conf", "resolvConf", "DNS resolver configuration: default|keep|<resolv.conf option>;..."],
   ["etc_hosts", "etcHosts", "Override /etc/hosts content"],
   ["porto_namespace", "portoNamespace", "Porto containers namespace (container name prefix)"],
 ] as const) {
   textProp(name, "", {
     desc,
-    dynamic: name === "resolv_conf",
     specField: field,
     load: (ct, spec) => void ct.text.set(name, spec[field]),
     dumpSpec: (ct, spec) => void (spec[field] = ct.text.get(name) ?? ""),
   });
 }
-textProp("umask", "0002", {
+/** printf("%#o"): 0 prints as "0", 2 as "02". */
+function octal(n: number): string {
+  return n === 0 ? "0" : "0" + n.toString(8);
+}
+/** resolv_conf: `inherit` (root "/") or `default` until set; `keep` or `<line>;<line>` otherwise. */
+def({
+  name: "resolv_conf",
+  desc: "DNS resolver configuration: default|keep|<resolv.conf option>;...",
+  dynamic: true,
+  specField: "resolvConf",
+  get: (ct) => ct.text.get("resolv_conf") ?? (ct.root === "/" ? "inherit" : "default"),
+  set: (ct, v) => {
+    if (v === "default" || v === "inherit") ct.text.delete("resolv_conf");
+    else ct.text.set("resolv_conf", v === "" ? "keep" : v);
+  },
+  load: (ct, spec, d) => PROPERTIES.get("resolv_conf")!.set!(ct, spec.resolvConf, d),
+  dumpSpec: (ct, spec) => void (spec.resolvConf = ct.text.get("resolv_conf") ?? ""),
+});
+
+textProp("umask", "02", {
   desc: "Set file mode creation mask",
   specField: "umask",
   parse: (v) => {
-    if (!/^[0-7]+$/.test(v)) throw fail(EError.InvalidValue, "Bad base-8 value: " + v);
-    return "0" + Number.parseInt(v, 8).toString(8).padStart(3, "0");
+    if (!/^\s*[0-7]+\s*$/.test(v)) throw fail(EError.InvalidValue, "Bad base-8 value: " + v);
+    return octal(Number.parseInt(v, 8));
   },
-  load: (ct, spec) => void ct.text.set("umask", "0" + spec.umask.toString(8).padStart(3, "0")),
-  dumpSpec: (ct, spec) => void (spec.umask = Number.parseInt(ct.text.get("umask") ?? "0002", 8)),
+  load: (ct, spec) => void ct.text.set("umask", octal(spec.umask)),
+  dumpSpec: (ct, spec) => void (spec.umask = Number.parseInt(ct.text.get("umask") ?? "02", 8)),
 });
 
 /** `bind`: `<source> <target> [flags,...];...`. */
@@ -919,18 +939,23 @@ textProp("ulimit", "", {
   },
 });
 
+/** What portod 5.3.59 reports for a root client's new container. */
+const DEFAULT_CAPABILITIES =
+  "CHOWN;DAC_OVERRIDE;FOWNER;FSETID;KILL;SETGID;SETUID;SETPCAP;NET_BIND_SERVICE;NET_ADMIN;NET_RAW;IPC_LOCK;SYS_CHROOT;SYS_PTRACE;MKNOD;AUDIT_WRITE;SETFCAP";
+
 for (const [name, field] of [
   ["capabilities", "capabilities"],
   ["capabilities_ambient", "capabilitiesAmbient"],
 ] as const) {
-  textProp(name, "", {
+  textProp(name, name === "capabilities" ? DEFAULT_CAPABILITIES : "", {
     desc: name,
     dynamic: false,
     specField: field,
     parse: (v) => splitEscaped(v, ";").map((c) => c.toUpperCase().replace(/^CAP_/, "")).join(";"),
     load: (ct, spec) => void ct.text.set(name, (spec[field]?.cap ?? []).map((c) => c.toUpperCase().replace(/^CAP_/, "")).join(";")),
     dumpSpec: (ct, spec) => {
-      spec[field] = create(TCapabilitiesSchema, { cap: splitEscaped(ct.text.get(name) ?? "", ";") });
+      const dflt = name === "capabilities" ? DEFAULT_CAPABILITIES : "";
+      spec[field] = create(TCapabilitiesSchema, { cap: splitEscaped(ct.text.get(name) ?? dflt, ";") });
     },
   });
 }
@@ -965,7 +990,9 @@ textProp("sysctl", "", {
 textProp("ip", "", { desc: "IP configuration: <interface> <ip>/<prefix>; ..." });
 textProp("default_gw", "", { desc: "Default gateway: <interface> <ip>; ..." });
 textProp("devices", "", { desc: "Devices that container can access: <device> [r][w][m][-] [name] [mode] [user] [group]; ...", dynamic: true });
-textProp("controllers", "", { desc: "Cgroup controllers" });
+textProp("controllers", "freezer;memory;cpu;cpuacct;blkio;devices;hugetlb;cpuset;pids;perf_event;cgroup2", {
+  desc: "Cgroup controllers",
+});
 
 // ---- lookups ----
 
@@ -979,12 +1006,14 @@ export function parsePropertyName(property: string): { name: string; index: stri
 }
 
 function canGet(p: Prop, ct: Container): void {
+  if (p.unsupported) throw fail(EError.NotSupported, `${p.name} is not supported`);
   if (p.runtimeOnly && (ct.state === "stopped" || ct.state === "starting"))
     throw fail(EError.InvalidState, `${p.name} is not available in ${ct.state} state`);
   if (p.deadOnly && ct.state !== "dead") throw fail(EError.InvalidState, `${p.name} available only in dead state`);
 }
 
 function canSet(p: Prop, ct: Container): void {
+  if (p.unsupported) throw fail(EError.NotSupported, `${p.name} is not supported`);
   if (p.readOnly || !p.set) throw fail(EError.InvalidValue, `${p.name} is read-only`);
   if (!p.dynamic && ct.state !== "stopped")
     throw fail(EError.InvalidState, `${p.name} could be set only in stopped state`);
