@@ -15,6 +15,7 @@ import {
   EError,
   TContainerGetResponse_TContainerGetValueResponseSchema,
   TContainerRequestSchema,
+  TSetLabelResponseSchema,
 } from "../../gen/rpc_pb.js";
 import type {
   TContainer,
@@ -328,7 +329,8 @@ export class PortoClient {
       { SetLabel: { name, label, value, prevValue: options.prevValue, state: options.state } },
       options,
     );
-    return present(rsp.SetLabel, "SetLabel");
+    // portod always sets it; an empty one only means "no previous value".
+    return rsp.SetLabel ?? create(TSetLabelResponseSchema);
   }
 
   /** Containers carrying `label` (pattern allowed), optionally with `value`, under `mask`, in `state`. */

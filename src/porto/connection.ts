@@ -21,6 +21,7 @@ import type { Logger } from "pino";
 import { EError, TContainerRequestSchema, TContainerResponseSchema } from "../../gen/rpc_pb.js";
 import type { TContainerRequest, TContainerResponse, TContainerWaitResponse } from "../../gen/rpc_pb.js";
 import { frame, FrameReader, MAX_MESSAGE_BYTES } from "./framing.js";
+import { atDeadline } from "./deadline.js";
 import { PortoError } from "./errors.js";
 import { requestMethod } from "./request.js";
 
@@ -87,9 +88,9 @@ export class PortoConnection {
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
       const socket = net.createConnection({ path: options.socketPath });
-      let timer: NodeJS.Timeout | undefined;
+      let cancelDeadline: (() => void) | undefined;
       const finish = (err?: unknown): void => {
-        clearTimeout(timer);
+        cancelDeadline?.();
         signal?.removeEventListener("abort", onAbort);
         socket.off("connect", onConnect);
         socket.off("error", onError);
@@ -107,9 +108,8 @@ export class PortoConnection {
       socket.once("error", onError);
       signal?.addEventListener("abort", onAbort, { once: true });
       if (deadline !== undefined) {
-        timer = setTimeout(
-          () => finish(new PortoError(EError.SocketTimeout, `connecting to ${options.socketPath} timed out`)),
-          Math.max(0, deadline - Date.now()),
+        cancelDeadline = atDeadline(deadline, () =>
+          finish(new PortoError(EError.SocketTimeout, `connecting to ${options.socketPath} timed out`)),
         );
       }
     });
@@ -154,7 +154,7 @@ export class PortoConnection {
     }
 
     return new Promise<TContainerResponse>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
+      let cancelDeadline: (() => void) | undefined;
       const onAbort = (): void => this.abandon(pending, signal?.reason);
       const pending: Pending = {
         bytes: frame(payload),
@@ -162,15 +162,15 @@ export class PortoConnection {
         resolve,
         reject,
         cleanup: () => {
-          clearTimeout(timer);
+          cancelDeadline?.();
           signal?.removeEventListener("abort", onAbort);
         },
       };
       if (deadline !== undefined) {
-        timer = setTimeout(() => {
+        cancelDeadline = atDeadline(deadline, () => {
           const ms = deadline - started;
           this.abandon(pending, new PortoError(EError.SocketTimeout, `no reply within ${ms} ms`, { method }));
-        }, deadline - started);
+        });
       }
       signal?.addEventListener("abort", onAbort, { once: true });
       this.queue.push(pending);

@@ -13,6 +13,7 @@ import type { Logger } from "pino";
 import { EError } from "../../gen/rpc_pb.js";
 import type { TContainerRequest, TContainerResponse } from "../../gen/rpc_pb.js";
 import { PortoConnection } from "./connection.js";
+import { atDeadline } from "./deadline.js";
 import type { CallOptions } from "./connection.js";
 import { PortoError, isPortoError } from "./errors.js";
 import { isReadOnlyMethod, requestMethod } from "./request.js";
@@ -162,9 +163,9 @@ export class PortoPool implements PortoTransport {
     const { deadline, signal } = options;
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise<Grant>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
+      let cancelDeadline: (() => void) | undefined;
       const done = (): void => {
-        clearTimeout(timer);
+        cancelDeadline?.();
         signal?.removeEventListener("abort", onAbort);
         const i = this.waiters.indexOf(waiter);
         if (i >= 0) this.waiters.splice(i, 1);
@@ -182,9 +183,8 @@ export class PortoPool implements PortoTransport {
       const onAbort = (): void => waiter.fail(signal?.reason);
       signal?.addEventListener("abort", onAbort, { once: true });
       if (deadline !== undefined) {
-        timer = setTimeout(
-          () => waiter.fail(new PortoError(EError.SocketTimeout, `no free connection among ${this.max}`)),
-          Math.max(0, deadline - Date.now()),
+        cancelDeadline = atDeadline(deadline, () =>
+          waiter.fail(new PortoError(EError.SocketTimeout, `no free connection among ${this.max}`)),
         );
       }
       this.waiters.push(waiter);
