@@ -51,7 +51,11 @@ export interface PortoChangeEvent {
   state: string;
   /** When, in epoch seconds. */
   when: number;
-  /** For a label change: the label. */
+  /**
+   * For a label change: the label. portod also reports deaths this way, with
+   * the pseudo-label `exit_code` (or `start_error`) and its value, so a state
+   * change may carry a lowercase label too.
+   */
   label?: string;
   /** For a label change: its new value. */
   value?: string;
