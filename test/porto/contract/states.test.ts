@@ -74,6 +74,8 @@ contract("container states", (t) => {
     await c.call({ create: { name } });
     await c.set(name, "command", "sh -c 'trap \"\" TERM; sleep 1000'");
     await c.call({ start: { name } });
+    // Let sh install its trap first: a SIGTERM before that kills it at once.
+    await new Promise((r) => setTimeout(r, 300));
     const began = Date.now();
     await c.call({ stop: { name, timeoutMs: 300 } });
     const took = Date.now() - began;
