@@ -185,6 +185,8 @@ class PortoSubscription implements Subscription {
   }
 
   private onEvent(ev: TContainerWaitResponse): void {
+    // An event, even one pushed before the registration's reply, means portod took the registration.
+    this.resolveReady();
     if (ev.name === "" && ev.state === "timeout") {
       this.push({ type: "timeout" });
       this.conn?.close();

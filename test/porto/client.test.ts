@@ -466,9 +466,9 @@ describe("client over the pool", () => {
     assert.equal((await c.wait(["a"])).state, "dead");
     assert.equal((await c.pullDockerImage({ name: "busybox" })).id, "sha256:2");
     // A wait with a server-side timeout gets that time on top of the ordinary deadline.
-    assert.equal((await c.wait(["a"], 100)).name, "a");
+    assert.equal((await c.wait(["a"], 500)).name, "a");
     const w = fake.requests.at(-1)!.req.wait!;
-    assert.equal(w.timeoutMs, 100);
+    assert.equal(w.timeoutMs, 500);
     // An explicit deadline still applies.
     await rejectsWith(c.wait(["a"], undefined, { timeoutMs: 20 }), EError.SocketTimeout);
     const forever = fake.requests.find((r) => r.method === "wait")!.req.wait!;
@@ -649,6 +649,7 @@ describe("events", () => {
     const it = eventsOf(fake, sub);
     assert.equal(fake.requests.length, 0);
     assert.deepEqual(await take(it, 5), [{ type: "change", name: "a", state: "dead", when: 3 }]);
+    await sub.ready;
     assert.equal(fake.requests[0].req.AsyncWait?.targetState, "dead");
   });
 
