@@ -46,7 +46,6 @@ import {
   TContainerGetPropertyResponseSchema,
   TContainerGetDataResponseSchema,
   TVolumeLinkRequestSchema,
-  TVolumeLinkSchema,
   TVolumeListRequestSchema,
   TGetVolumeRequestSchema,
   type TContainerRequest,
@@ -414,19 +413,18 @@ function incLabel(d: Daemon, req: TContainerRequest, rsp: TContainerResponse): v
   d.waiters.reportAll(ct, r.label, String(val));
 }
 
-/** CreateFromSpec: create, load the spec, create volumes linked to it, maybe start; undo all on failure. */
+/** CreateFromSpec: create, load the spec, create the volumes, maybe start; destroy the container on failure. */
 async function createFromSpec(s: Services, conn: Conn, r: TCreateFromSpecRequest): Promise<void> {
   const d = s.daemon;
   const spec = r.container!;
   const ct = d.create(spec.name, false, undefined);
   try {
     loadSpec(ct, spec, d);
-    for (const vs of r.volumes) {
-      if (!vs.links.some((l) => l.container === spec.name)) {
-        vs.links.push(create(TVolumeLinkSchema, { container: spec.name }));
-      }
-      s.volumes.create(vs);
-    }
+    // portod 5.3.59 means to link each volume to the new container, but adds
+    // the link to a copy of the spec (`for (auto volume_spec: ...)`): a volume
+    // without explicit links ends up linked to "/" and outlives the container,
+    // even when the request fails. Only explicit links tie it to the container.
+    for (const vs of r.volumes) s.volumes.create(vs);
     if (spec.weak) {
       ct.weak = true;
       conn.weakContainers.push(ct);
