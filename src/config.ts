@@ -101,6 +101,12 @@ export interface ImagesConfig {
   readonly pauseImage: string;
   /** Per-registry credentials; empty by default. */
   readonly registries: readonly RegistryConfig[];
+  /**
+   * Deadline of one image pull by portod, in milliseconds. Separate from
+   * Porto.SocketTimeout because a pull of a large image over a slow link
+   * takes far longer than any ordinary request should.
+   */
+  readonly pullTimeoutMs: number;
 }
 
 /** The effective configuration: the file merged over the defaults, validated and frozen. */
@@ -172,7 +178,7 @@ export function defaultConfig(configPath: string = DEFAULT_CONFIG_PATH): Config 
       pluginTimeoutMs: 2 * 60 * 1000,
     },
     streamingServer: { address: "::", port: 7255 },
-    images: { pauseImage: "registry.k8s.io/pause:3.7", registries: [] },
+    images: { pauseImage: "registry.k8s.io/pause:3.7", registries: [], pullTimeoutMs: 30 * 60 * 1000 },
   });
 }
 
@@ -296,7 +302,7 @@ const SECTIONS: Readonly<Record<string, readonly string[]>> = {
   Porto: ["RuntimeName", "Socket", "SocketTimeout", "ImagesDir"],
   CNI: ["ConfDir", "BinDir", "NetnsDir", "PluginTimeout"],
   StreamingServer: ["Address", "Port"],
-  Images: ["PauseImage", "Registries"],
+  Images: ["PauseImage", "Registries", "PullTimeout"],
 };
 const REGISTRY_KEYS: readonly string[] = ["Host", "AuthToken", "AuthPath", "AuthService"];
 
@@ -357,6 +363,7 @@ class Validator {
     const images: ImagesConfig = {
       pauseImage: this.word(im, ["Images", "PauseImage"], d.images.pauseImage),
       registries: this.registries(im, ["Images", "Registries"]),
+      pullTimeoutMs: this.timeout(im, ["Images", "PullTimeout"], d.images.pullTimeoutMs),
     };
 
     return deepFreeze({ portoshim, porto, cni, streamingServer, images });

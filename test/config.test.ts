@@ -64,7 +64,7 @@ describe("defaults", () => {
       },
       cni: { confDir: "/etc/cni/net.d", binDir: "/opt/cni/bin", netnsDir: "/var/run/netns", pluginTimeoutMs: 120_000 },
       streamingServer: { address: "::", port: 7255 },
-      images: { pauseImage: "registry.k8s.io/pause:3.7", registries: [] },
+      images: { pauseImage: "registry.k8s.io/pause:3.7", registries: [], pullTimeoutMs: 1_800_000 },
     } satisfies Config);
     assert.equal(DEFAULT_CONFIG_PATH, "/etc/portoshim.yaml");
     assert.ok(isDeepFrozen(c));
@@ -140,6 +140,7 @@ describe("loading", () => {
         "  Port: 10010",
         "Images:",
         "  PauseImage: example.com/pause:1",
+        "  PullTimeout: 2h",
       ].join("\n"),
       FILE,
     );
@@ -154,6 +155,7 @@ describe("loading", () => {
     assert.deepEqual(c.cni, { confDir: "/c", binDir: "/b", netnsDir: "/n", pluginTimeoutMs: 30_000 });
     assert.deepEqual(c.streamingServer, { address: "127.0.0.1", port: 10010 });
     assert.equal(c.images.pauseImage, "example.com/pause:1");
+    assert.equal(c.images.pullTimeoutMs, 7_200_000);
   });
 
   test("ConfigPath inside the file does not redirect loading", () => {
@@ -256,6 +258,14 @@ describe("refusals name the key", () => {
     assert.equal(parseConfig("CNI:\n  BinDir: /opt/cni/bin/:/usr//lib/cni\n", FILE).cni.binDir, "/opt/cni/bin:/usr/lib/cni");
     refused("CNI:\n  BinDir: /opt/cni/bin:usr/lib/cni\n", "CNI.BinDir", /absolute path, got "usr\/lib\/cni"/);
     refused("CNI:\n  BinDir: '/opt/cni/bin:'\n", "CNI.BinDir", /absolute path, got an empty string/);
+  });
+
+  test("Images.PullTimeout is a duration like Porto.SocketTimeout, 30m by default", () => {
+    assert.equal(parseConfig("Images:\n  PullTimeout: 1h30m\n", FILE).images.pullTimeoutMs, 5_400_000);
+    assert.equal(parseConfig("Images:\n  PullTimeout:\n", FILE).images.pullTimeoutMs, 1_800_000);
+    refused("Images:\n  PullTimeout: 600\n", "Images.PullTimeout", /bare number has no unit/);
+    refused("Images:\n  PullTimeout: 0s\n", "Images.PullTimeout", /at least 1ms/);
+    refused("Images:\n  PullTimeout: 25d\n", "Images.PullTimeout", /invalid duration/);
   });
 
   test("CNI.PluginTimeout is a duration like Porto.SocketTimeout", () => {
