@@ -48,6 +48,7 @@ import {
   TVolumeLinkRequestSchema,
   TVolumeListRequestSchema,
   TGetVolumeRequestSchema,
+  TContainerRequestSchema,
   type TContainerRequest,
   type TContainerResponse,
   type TContainerWaitRequest,
@@ -85,7 +86,11 @@ const REPLY: Outcome = { kind: "reply" };
 
 export async function handle(s: Services, conn: Conn, req: TContainerRequest, rsp: TContainerResponse): Promise<Outcome> {
   const d = s.daemon;
-  if (req.create) d.create(req.create.name, false, conn);
+  // The order of portod's dispatch chain matters when a request carries two methods: the first wins.
+  if (req.CreateFromSpec) await createFromSpec(s, conn, req.CreateFromSpec);
+  else if (req.UpdateFromSpec) await updateFromSpec(d, req.UpdateFromSpec.container!, req.UpdateFromSpec.start);
+  else if (req.ListContainersBy) listContainersBy(d, req, rsp);
+  else if (req.create) d.create(req.create.name, false, conn);
   else if (req.createWeak) d.create(req.createWeak.name, true, conn);
   else if (req.destroy) await d.destroy(d.findWritable(req.destroy.name));
   else if (req.list) {
@@ -99,11 +104,11 @@ export async function handle(s: Services, conn: Conn, req: TContainerRequest, rs
   } else if (req.getProperty) {
     const value = getProperty(d.find(req.getProperty.name), req.getProperty.property, d);
     rsp.getProperty = create(TContainerGetPropertyResponseSchema, { value });
+  } else if (req.setProperty) {
+    setProperty(d.findWritable(req.setProperty.name), req.setProperty.property, req.setProperty.value, d);
   } else if (req.getData) {
     const value = getProperty(d.find(req.getData.name), req.getData.data, d);
     rsp.getData = create(TContainerGetDataResponseSchema, { value });
-  } else if (req.setProperty) {
-    setProperty(d.findWritable(req.setProperty.name), req.setProperty.property, req.setProperty.value, d);
   } else if (req.get) combinedGet(d, req, rsp);
   else if (req.start) await d.start(d.findWritable(req.start.name));
   else if (req.stop) {
@@ -141,9 +146,6 @@ export async function handle(s: Services, conn: Conn, req: TContainerRequest, rs
   else if (req.FindLabel) findLabel(d, req, rsp);
   else if (req.SetLabel) setLabelRequest(d, req, rsp);
   else if (req.IncLabel) incLabel(d, req, rsp);
-  else if (req.CreateFromSpec) await createFromSpec(s, conn, req.CreateFromSpec);
-  else if (req.UpdateFromSpec) await updateFromSpec(d, req.UpdateFromSpec.container!, req.UpdateFromSpec.start);
-  else if (req.ListContainersBy) listContainersBy(d, req, rsp);
   else if (req.listVolumeProperties) {
     rsp.volumePropertyList = create(TVolumePropertyListResponseSchema, {
       properties: VOLUME_PROPERTIES.map(([name, desc]) =>
@@ -219,7 +221,9 @@ export async function handle(s: Services, conn: Conn, req: TContainerRequest, rs
   else if (req.GetSystem) getSystem(s, rsp);
   else if (req.SetSystem || req.ClearStatistics) {
     /* accepted, nothing to change */
-  } else throw fail(EError.NotSupported, "porto double does not model this request");
+  } else if (TContainerRequestSchema.fields.some((f) => isFieldSet(req, f))) {
+    throw fail(EError.NotSupported, "porto double does not model this request");
+  } else throw fail(EError.InvalidMethod, "invalid RPC method");
   return REPLY;
 }
 

@@ -9,7 +9,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { create, fromBinary, isFieldSet, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   EError,
   TContainerRequestSchema,
@@ -159,15 +159,17 @@ class Connection implements Conn {
     }
     const timestamp = BigInt(Math.floor(Date.now() / 1000));
     const rsp = create(TContainerResponseSchema);
-    let error: PortoError | undefined = check(req);
+    // portod's TRequest::Check (exactly one method, no unknown fields) only
+    // logs in verbose mode: its error is overwritten by the dispatch, so a
+    // request with two methods runs the first in dispatch order, unknown
+    // fields are ignored, and no method at all is "invalid RPC method".
+    let error: PortoError | undefined;
     let waitReport: Report | undefined;
-    if (!error) {
-      try {
-        const outcome = await handle(this.services, this, req, rsp);
-        if (outcome.kind === "wait") waitReport = outcome.report;
-      } catch (e) {
-        error = e instanceof PortoError ? e : new PortoError(EError.Unknown, String(e));
-      }
+    try {
+      const outcome = await handle(this.services, this, req, rsp);
+      if (outcome.kind === "wait") waitReport = outcome.report;
+    } catch (e) {
+      error = e instanceof PortoError ? e : new PortoError(EError.Unknown, String(e));
     }
     const stats = this.services.daemon.stats;
     stats.requests++;
@@ -202,16 +204,6 @@ class Connection implements Conn {
   expectWaitAnswer(): Promise<Report> {
     return new Promise((resolve) => (this.waitAnswer = resolve));
   }
-}
-
-/** TRequest::Check: exactly one known request field, and no unknown fields inside it. */
-function check(req: TContainerRequest): PortoError | undefined {
-  const set = TContainerRequestSchema.fields.filter((f) => isFieldSet(req, f));
-  if (set.length !== 1) return new PortoError(EError.InvalidMethod, `Request has ${set.length} known methods`);
-  const inner = (req as unknown as Record<string, { $unknown?: unknown[] } | undefined>)[set[0].localName];
-  const unknown = inner?.$unknown?.length ?? 0;
-  if (unknown) return new PortoError(EError.InvalidMethod, `Request has ${unknown} unknown fields`);
-  return undefined;
 }
 
 function toWaitResponse(r: Report) {
