@@ -216,7 +216,7 @@ export async function handle(s: Services, conn: Conn, req: TContainerRequest, rs
   } else if (req.listDockerImages) {
     rsp.listDockerImages = create(TDockerImageListResponseSchema, { images: s.images.list(req.listDockerImages.mask) });
   } else if (req.pullDockerImage) {
-    rsp.pullDockerImage = create(TDockerImagePullResponseSchema, { image: s.images.pull(req.pullDockerImage.name) });
+    rsp.pullDockerImage = create(TDockerImagePullResponseSchema, { image: await s.images.pull(req.pullDockerImage.name) });
   } else if (req.removeDockerImage) s.images.remove(req.removeDockerImage.name);
   else if (req.GetSystem) getSystem(s, rsp);
   else if (req.SetSystem || req.ClearStatistics) {

@@ -5,8 +5,17 @@
  * remove work on the store. Names normalise like TDockerImage::ParseName:
  * short names and docker.io become mirror.gcr.io/library/..., the tag
  * defaults to latest, a bare hex string is an image id.
+ *
+ * Like portod, a pull fetches `/manifests/<tag>`, so a manifest digest given
+ * as the tag (`repo:sha256:<hex>`) gets the seed with that `manifestDigest`
+ * and keeps "sha256:<hex>" as its tag. Given a place, pulls write the image
+ * directory portod writes, `<place>/porto_docker/v1/images/<id[0:2]>/<id>/`
+ * with config.json (the config blob, whose sha256 is the id), manifest.json
+ * and images.json, and removal deletes it.
  */
 import { createHash } from "node:crypto";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { EError, TDockerImageConfigSchema, TDockerImageSchema, type TDockerImage } from "../../gen/rpc_pb.js";
 import { fail } from "./errors.js";
@@ -19,9 +28,15 @@ export interface ImageSeed {
   id?: string;
   layers?: string[];
   size?: number;
-  /** Entrypoint + Cmd merged, as Porto exposes them. */
+  /** Entrypoint + Cmd merged, as Porto exposes them (default: from `config`, as portod's ParseConfig). */
   cmd?: string[];
   env?: string[];
+  /** "sha256:<hex>" of the image's manifest: pulling `repo:<it>` gets this image. */
+  manifestDigest?: string;
+  /** The image config blob (OCI/Docker JSON) stored as config.json; the id defaults to its sha256. */
+  config?: Record<string, unknown>;
+  /** How long a pull of this image takes. */
+  pullDelayMs?: number;
 }
 
 export const DOCKER_REGISTRY_HOST = "mirror.gcr.io";
@@ -91,6 +106,8 @@ function candidates(r: ImageRef): string[] {
 
 interface StoredImage {
   id: string;
+  /** config.json as written. */
+  configJson: string;
   tags: string[];
   layers: string[];
   size: bigint;
@@ -104,7 +121,11 @@ export class Images {
   /** Pulled images by id. */
   readonly store = new Map<string, StoredImage>();
 
-  constructor(seeds: readonly ImageSeed[]) {
+  /** `place`: the directory standing in for /place, where image directories are written; none when absent. */
+  constructor(
+    seeds: readonly ImageSeed[],
+    readonly place?: string,
+  ) {
     for (const s of seeds) this.addToCatalogue(s);
   }
 
@@ -115,14 +136,16 @@ export class Images {
   }
 
   /** PullDockerImage: a digest reference is fetched by its name as `latest`, as seen on portod 5.3.59. */
-  pull(ref: string): TDockerImage {
+  async pull(ref: string): Promise<TDockerImage> {
     const r = parseImageName(ref);
     if (r.digest && !r.name) throw fail(EError.DockerImageNotFound, `${repoName(r)}:${r.tag}`);
     const names = candidates(r);
-    const hit = names.map((n) => [n, this.catalogue.get(n)] as const).find(([, s]) => s);
-    if (!hit) throw fail(EError.DockerImageNotFound, names[0]);
+    const hit = names.map((n) => [n, this.catalogue.get(n) ?? this.byManifest(n, r.tag)] as const).find(([, s]) => s);
+    if (!hit) throw fail(EError.Unknown, `Unknown error 404: HTTP request to https://${r.registry}/v2/.../manifests/${r.tag} failed: status 404`);
     const [full, seed] = hit as readonly [string, ImageSeed];
-    const id = seed.id ?? createHash("sha256").update(full).digest("hex");
+    if (seed.pullDelayMs) await new Promise((resolve) => setTimeout(resolve, seed.pullDelayMs));
+    const configJson = seed.config ? JSON.stringify(seed.config) : defaultConfigJson(seed);
+    const id = seed.id ?? (seed.config ? createHash("sha256").update(configJson).digest("hex") : createHash("sha256").update(full).digest("hex"));
     for (const img of this.store.values()) {
       const i = img.tags.indexOf(full);
       if (i >= 0 && img.id !== id) img.tags.splice(i, 1);
@@ -131,16 +154,53 @@ export class Images {
     if (!img) {
       img = {
         id,
+        configJson,
         tags: [],
         layers: seed.layers ?? [createHash("sha256").update("layer:" + full).digest("hex")],
         size: BigInt(seed.size ?? 1024),
-        cmd: seed.cmd ?? [],
-        env: seed.env ?? [],
+        cmd: seed.cmd ?? (seed.config ? portoCommand(seed.config) : []),
+        env: seed.env ?? (seed.config ? (configStrings(seed.config, "Env") ?? []) : []),
       };
       this.store.set(id, img);
     }
     if (!img.tags.includes(full)) img.tags.push(full);
+    this.save(img);
     return toProto(img);
+  }
+
+  /** The seed of `repo:sha256:<hex>`: same repository, that manifest digest. */
+  private byManifest(full: string, tag: string): ImageSeed | undefined {
+    if (!tag.startsWith("sha256:")) return undefined;
+    const repo = full.slice(0, full.length - tag.length - 1);
+    for (const [name, seed] of this.catalogue) {
+      if (seed.manifestDigest === tag && name.slice(0, name.lastIndexOf(":")) === repo) return seed;
+    }
+    return undefined;
+  }
+
+  private dir(id: string): string | undefined {
+    return this.place ? join(this.place, "porto_docker", "v1", "images", id.slice(0, 2), id) : undefined;
+  }
+
+  /** TDockerImage::Save: the image directory with its config blob, manifest and names. */
+  private save(img: StoredImage): void {
+    const dir = this.dir(img.id);
+    if (!dir) return;
+    mkdirSync(join(dir, "layers"), { recursive: true });
+    writeFileSync(join(dir, "config.json"), img.configJson);
+    const manifest = {
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: `sha256:${img.id}`, size: img.configJson.length },
+      layers: img.layers.map((l) => ({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: `sha256:${l}`, size: Number(img.size) })),
+    };
+    writeFileSync(join(dir, "manifest.json"), JSON.stringify(manifest));
+    const names: Record<string, string[]> = {};
+    for (const t of img.tags) {
+      const colon = t.indexOf(":", t.lastIndexOf("/"));
+      (names[t.slice(0, colon)] ??= []).push(t.slice(colon + 1));
+    }
+    writeFileSync(join(dir, "images.json"), JSON.stringify(names));
   }
 
   private lookup(ref: string): { img: StoredImage; tag?: string } {
@@ -174,7 +234,33 @@ export class Images {
       return;
     }
     this.store.delete(img.id);
+    const dir = this.dir(img.id);
+    if (dir) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** A config blob for a seed without one: its merged command as Entrypoint gives back the same `cmd`. */
+function defaultConfigJson(seed: ImageSeed): string {
+  const config: Record<string, unknown> = {};
+  if (seed.cmd?.length) config.Entrypoint = seed.cmd;
+  if (seed.env?.length) config.Env = seed.env;
+  return JSON.stringify({ architecture: "amd64", os: "linux", config });
+}
+
+function configStrings(blob: Record<string, unknown>, key: string): string[] | undefined {
+  const c = blob.config as Record<string, unknown> | undefined;
+  const v = c?.[key];
+  return Array.isArray(v) ? v.map(String) : undefined;
+}
+
+/** TDockerImage::ParseConfig: Entrypoint + Cmd, or /bin/sh -c with Cmd joined (quoted with '). */
+function portoCommand(blob: Record<string, unknown>): string[] {
+  const entrypoint = configStrings(blob, "Entrypoint");
+  const cmd = configStrings(blob, "Cmd");
+  if (entrypoint) return [...entrypoint, ...(cmd ?? [])];
+  const out = ["/bin/sh"];
+  if (cmd) out.push("-c", cmd.map((a) => (/[\s'"]/.test(a) ? `'${a}'` : a)).join(" "));
+  return out;
 }
 
 function toProto(img: StoredImage): TDockerImage {

@@ -70,7 +70,7 @@ export async function startPortoDouble(options: PortoDoubleOptions = {}): Promis
   });
   const volumes = new Volumes(daemon, join(workDir, "porto_volumes"), workDir);
   daemon.volumes = volumes;
-  const images = new Images(options.images ?? []);
+  const images = new Images(options.images ?? [], workDir);
   const services: Services = {
     daemon,
     volumes,
