@@ -10,13 +10,27 @@ import { join } from "node:path";
 
 export const CNI_EXTENSIONS = [".conflist", ".conf", ".json"];
 
+/**
+ * Spec versions whose configs we run. 0.1.0 and 0.2.0 results have another
+ * shape (ip4/ip6 instead of ips), which nothing current emits any more.
+ */
+export const SUPPORTED_CNI_VERSIONS = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
+
+/** Assumed when a file gives no cniVersion (the spec requires one; libcni would send "" and plugins read that as 0.1.0). */
+export const DEFAULT_CNI_VERSION = "0.4.0";
+
+/** One plugin entry of a network config list. */
+export type CniPluginConfig = Record<string, unknown> & { type: string };
+
 export interface CniConfigFile {
   path: string;
   /** The network's name. */
   name: string;
   cniVersion: string;
-  /** Plugin entries: `plugins` of a conflist, or the single plugin of a .conf. */
-  plugins: Array<Record<string, unknown> & { type: string }>;
+  /** Plugin entries: `plugins` of a conflist, or the single plugin of a .conf (libcni's ConfListFromConf). */
+  plugins: CniPluginConfig[];
+  /** The conflist's `disableCheck`: CHECK is then skipped, as libcni does. */
+  disableCheck: boolean;
   /** The parsed file, as written. */
   raw: Record<string, unknown>;
 }
@@ -35,7 +49,11 @@ export function parseCniConfig(path: string, text: string): CniConfigFile {
   const obj = raw as Record<string, unknown>;
   const name = obj.name;
   if (typeof name !== "string" || name === "") throw new Error(`${path}: no network name`);
-  const cniVersion = typeof obj.cniVersion === "string" ? obj.cniVersion : "0.4.0";
+  if (obj.cniVersion !== undefined && typeof obj.cniVersion !== "string") throw new Error(`${path}: cniVersion is not a string`);
+  const cniVersion = obj.cniVersion ?? DEFAULT_CNI_VERSION;
+  if (!SUPPORTED_CNI_VERSIONS.includes(cniVersion)) {
+    throw new Error(`${path}: cniVersion ${JSON.stringify(cniVersion)} is not supported (supported: ${SUPPORTED_CNI_VERSIONS.join(", ")})`);
+  }
   let plugins: unknown[];
   if (path.endsWith(".conflist")) {
     if (!Array.isArray(obj.plugins) || obj.plugins.length === 0) throw new Error(`${path}: no plugins`);
@@ -44,11 +62,29 @@ export function parseCniConfig(path: string, text: string): CniConfigFile {
     plugins = [obj];
   }
   for (const [i, p] of plugins.entries()) {
-    if (typeof p !== "object" || p === null || typeof (p as { type?: unknown }).type !== "string") {
-      throw new Error(`${path}: plugin ${i} has no type`);
-    }
+    const type = typeof p === "object" && p !== null ? (p as { type?: unknown }).type : undefined;
+    if (typeof type !== "string" || type === "") throw new Error(`${path}: plugin ${i} has no type`);
+    // The type names an executable in BinDir; a path would run something else.
+    if (type.includes("/") || type === "." || type === "..") throw new Error(`${path}: plugin ${i} has an invalid type ${JSON.stringify(type)}`);
   }
-  return { path, name, cniVersion, plugins: plugins as CniConfigFile["plugins"], raw: obj };
+  const disableCheck = obj.disableCheck === true || obj.disableCheck === "true";
+  return { path, name, cniVersion, plugins: plugins as CniPluginConfig[], disableCheck, raw: obj };
+}
+
+/** Orders dotted spec versions numerically ("0.10.0" after "0.4.0"). */
+export function compareCniVersions(a: string, b: string): number {
+  const pa = a.split(".").map(Number);
+  const pb = b.split(".").map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return Math.sign(d);
+  }
+  return 0;
+}
+
+/** CHECK, and the cached ADD result passed to DEL, came with spec 0.4.0. */
+export function hasCheckAndCachedDel(cniVersion: string): boolean {
+  return compareCniVersions(cniVersion, "0.4.0") >= 0;
 }
 
 /** Loads the config that defines the pod network, or says why there is none. */
