@@ -24,6 +24,8 @@ export interface DaemonOptions {
   superuser: boolean;
   /** Default stop timeout when a stop request carries none (portod: 30 s). */
   stopTimeoutMs: number;
+  /** Whose descriptors `/dev/fd/N` stream paths name; default the double's own process. */
+  redirectPid?: number;
 }
 
 /** A connection as the life cycle sees it: waiters and the weak containers it created. */
@@ -244,11 +246,11 @@ export class Daemon {
       } catch {
         /* gone */
       }
-      await Promise.race([exited, delay(Math.max(0, deadline - Date.now()))]);
+      await within(exited, Math.max(0, deadline - Date.now()));
     }
     killGroup(pid, "SIGKILL");
     killGroup(pid, "SIGCONT");
-    await Promise.race([exited, delay(5000)]);
+    await within(exited, 5000);
   }
 
   /** TContainer::Pause: freezes the subtree (SIGSTOP to each process group). */
@@ -393,11 +395,15 @@ export class Daemon {
   /**
    * TStdStream::ResolveOutside without a container root: portod's defaults are
    * relative to the work directory; client paths are absolute or relative to
-   * cwd. `/dev/fd/N` names a descriptor of the requesting client process,
-   * which a double cannot reach: it becomes /dev/null.
+   * cwd. `/dev/fd/N` names descriptor N of the requesting client process, which
+   * portod opens as /proc/<client pid>/fd/N. The double cannot learn a peer's
+   * pid (Node has no SO_PEERCRED), so it assumes the client is
+   * `options.redirectPid`: its own process by default, which is right for
+   * tests that run the double in-process, as the shim's tests do.
    */
   streamPath(ct: Container, path: string, outside: boolean): string {
-    if (path === "" || path === "/dev/null" || path.startsWith("/dev/fd/")) return "/dev/null";
+    if (path.startsWith("/dev/fd/")) return `/proc/${this.options.redirectPid ?? process.pid}/fd/${path.slice(8)}`;
+    if (path === "" || path === "/dev/null") return "/dev/null";
     if (outside) return isAbsolute(path) ? path : join(this.workDir(ct), path);
     if (isAbsolute(path)) return path;
     return join(this.cwd(ct), path);
@@ -410,6 +416,12 @@ export function errorToString(e: PortoError): string {
   return e.message ? `${name}:(${e.message})` : name;
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolves when `p` settles or after `ms`, whichever is first, without leaving a timer behind. */
+async function within(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -299,7 +299,8 @@ function streamProp(name: "stdout" | "stderr"): void {
   const read = (ct: Container, d: Daemon, range: string) => {
     const s = ct[name];
     const path = d.streamPath(ct, s.path, s.outside);
-    if (path === "/dev/null") throw fail(EError.InvalidData, "Data not available");
+    // A redirect into a client's descriptor is not stored anywhere (ResolveOutside gives no path).
+    if (path === "/dev/null" || s.path.startsWith("/dev/fd/")) throw fail(EError.InvalidData, "Data not available");
     if (!existsSync(path)) throw fail(EError.InvalidData, "File not found");
     const st = statSync(path);
     if (!st.isFile()) throw fail(EError.InvalidData, "File is non-regular");

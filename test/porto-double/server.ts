@@ -38,6 +38,8 @@ export interface PortoDoubleOptions {
   superuser?: boolean;
   /** Stop timeout when a stop request has none; portod's default is 30 s. */
   stopTimeoutMs?: number;
+  /** Whose descriptors `/dev/fd/N` stream paths name (portod: the requesting client's); default this process. */
+  redirectPid?: number;
   /** What Version reports. */
   version?: { tag: string; revision: string };
 }
@@ -67,6 +69,7 @@ export async function startPortoDouble(options: PortoDoubleOptions = {}): Promis
     workDir: join(workDir, "porto"),
     superuser: options.superuser ?? (typeof process.getuid === "function" && process.getuid() === 0),
     stopTimeoutMs: options.stopTimeoutMs ?? 30_000,
+    redirectPid: options.redirectPid,
   });
   const volumes = new Volumes(daemon, join(workDir, "porto_volumes"), workDir);
   daemon.volumes = volumes;
