@@ -1,0 +1,25 @@
+/**
+ * What the lifecycle handlers (src/cri/runtime/*) need from the rest of the
+ * shim. main.ts builds it; tests build it around the Porto double.
+ */
+import type { Logger } from "pino";
+import type { PortoClient } from "../porto/client.js";
+import type { RuntimeState } from "./runtime-state.js";
+import type { ImageResolver } from "./images.js";
+import type { PodNetwork } from "./network.js";
+
+export interface RuntimeDeps {
+  porto: PortoClient;
+  state: RuntimeState;
+  /** Finds pulled images for CreateContainer. */
+  images: ImageResolver;
+  /** The pod network (netns and CNI); without one pods get loopback only. */
+  network?: PodNetwork;
+  logger: Logger;
+  /** Portoshim.VolumesDir: containers' root directories live here. */
+  volumesDir: string;
+  /** Porto.ImagesDir: the `place` of Porto's image store. */
+  imagesPlace?: string;
+  /** Runtime handlers RunPodSandbox accepts besides "" (the runtime name, e.g. "porto"). */
+  runtimeHandlers: readonly string[];
+}

@@ -1,0 +1,160 @@
+/**
+ * CRI messages built from a record and Porto's facts: what ListPodSandbox,
+ * PodSandboxStatus, ListContainers and ContainerStatus answer. Metadata,
+ * labels and annotations come from the stored config, so they are exactly
+ * what the creating call sent.
+ */
+import { create, toJson } from "@bufbuild/protobuf";
+import {
+  ContainerConfigSchema,
+  ContainerResourcesSchema,
+  ContainerSchema,
+  ContainerStatusSchema,
+  ContainerUserSchema,
+  ImageSpecSchema,
+  LinuxContainerUserSchema,
+  LinuxPodSandboxStatusSchema,
+  MountSchema,
+  NamespaceOptionSchema,
+  NamespaceSchema,
+  PodSandboxConfigSchema,
+  PodSandboxNetworkStatusSchema,
+  PodSandboxSchema,
+  PodSandboxStatusSchema,
+  PodIPSchema,
+  Signal,
+} from "../../gen/runtime/v1/api_pb.js";
+import type { Container, ContainerStatus, PodSandbox, PodSandboxStatus } from "../../gen/runtime/v1/api_pb.js";
+import { containerPortoName, podPortoName } from "../mapping/porto-names.js";
+import { containerFacts, podState, signalName } from "./container-state.js";
+import type { PortoFacts } from "./container-state.js";
+import type { ContainerEntry, PodEntry } from "./runtime-state.js";
+
+export function podSandboxOf(pod: PodEntry, facts: PortoFacts | undefined): PodSandbox {
+  const { record, config } = pod;
+  return create(PodSandboxSchema, {
+    id: record.id,
+    metadata: config.metadata,
+    state: podState(record, facts),
+    createdAt: BigInt(record.createdAtNs),
+    labels: config.labels,
+    annotations: config.annotations,
+    runtimeHandler: record.runtimeHandler,
+  });
+}
+
+export function podSandboxStatusOf(pod: PodEntry, facts: PortoFacts | undefined): PodSandboxStatus {
+  const { record, config } = pod;
+  const [ip = "", ...more] = record.ips ?? [];
+  const options = config.linux?.securityContext?.namespaceOptions;
+  return create(PodSandboxStatusSchema, {
+    id: record.id,
+    metadata: config.metadata,
+    state: podState(record, facts),
+    createdAt: BigInt(record.createdAtNs),
+    network: create(PodSandboxNetworkStatusSchema, {
+      ip,
+      additionalIps: more.map((a) => create(PodIPSchema, { ip: a })),
+    }),
+    linux: create(LinuxPodSandboxStatusSchema, {
+      namespaces: create(NamespaceSchema, { options: options ?? create(NamespaceOptionSchema) }),
+    }),
+    labels: config.labels,
+    annotations: config.annotations,
+    runtimeHandler: record.runtimeHandler,
+  });
+}
+
+/** PodSandboxStatus's verbose info: one JSON document under "info", as containerd gives it. */
+export function podVerboseInfo(pod: PodEntry, facts: PortoFacts | undefined): Record<string, string> {
+  return {
+    info: JSON.stringify({
+      portoName: podPortoName(pod.record.id),
+      portoState: facts?.state ?? "absent",
+      netnsPath: pod.record.netnsPath ?? "",
+      podCidr: pod.record.podCidr ?? "",
+      runtimeHandler: pod.record.runtimeHandler,
+      config: toJson(PodSandboxConfigSchema, pod.config),
+    }),
+  };
+}
+
+export function containerOf(ctr: ContainerEntry, facts: PortoFacts | undefined): Container {
+  const { record, config } = ctr;
+  const f = containerFacts(record, facts);
+  return create(ContainerSchema, {
+    id: record.id,
+    podSandboxId: record.podId,
+    metadata: config.metadata,
+    image: imageSpecOf(ctr),
+    imageRef: record.image.ref,
+    imageId: record.image.id,
+    state: f.state,
+    createdAt: f.createdAt,
+    labels: config.labels,
+    annotations: config.annotations,
+  });
+}
+
+export function containerStatusOf(ctr: ContainerEntry, facts: PortoFacts | undefined): ContainerStatus {
+  const { record, config } = ctr;
+  const f = containerFacts(record, facts);
+  const resources = config.linux?.resources;
+  return create(ContainerStatusSchema, {
+    id: record.id,
+    metadata: config.metadata,
+    state: f.state,
+    createdAt: f.createdAt,
+    startedAt: f.startedAt,
+    finishedAt: f.finishedAt,
+    exitCode: f.exitCode,
+    image: imageSpecOf(ctr),
+    imageRef: record.image.ref,
+    imageId: record.image.id,
+    reason: f.reason,
+    message: f.message,
+    labels: config.labels,
+    annotations: config.annotations,
+    mounts: config.mounts.map((m) => create(MountSchema, m)),
+    logPath: record.logPath,
+    resources: resources ? create(ContainerResourcesSchema, { linux: resources }) : undefined,
+    user: record.user
+      ? create(ContainerUserSchema, {
+          linux: create(LinuxContainerUserSchema, {
+            uid: BigInt(record.user.uid),
+            gid: BigInt(record.user.gid),
+            supplementalGroups: record.user.supplementalGroups.map(BigInt),
+          }),
+        })
+      : undefined,
+    stopSignal: criSignal(record.stopSignal),
+  });
+}
+
+/** ContainerStatus's verbose info. */
+export function containerVerboseInfo(ctr: ContainerEntry, facts: PortoFacts | undefined): Record<string, string> {
+  const { record, config } = ctr;
+  return {
+    info: JSON.stringify({
+      sandboxID: record.podId,
+      portoName: containerPortoName(record.podId, record.id),
+      portoState: facts?.state ?? "absent",
+      rootPath: record.rootPath ?? "",
+      image: record.image,
+      stopSignal: signalName(record.stopSignal),
+      config: toJson(ContainerConfigSchema, config),
+    }),
+  };
+}
+
+/** The image as the container was created with it; its id when the config named none. */
+function imageSpecOf(ctr: ContainerEntry) {
+  const spec = ctr.config.image;
+  return spec ? create(ImageSpecSchema, spec) : create(ImageSpecSchema, { image: ctr.record.image.id });
+}
+
+/** A signal number as CRI's Signal enum (RUNTIME_DEFAULT when CRI has no name for it). */
+export function criSignal(signal: number): Signal {
+  const value = (Signal as unknown as Record<string, number | undefined>)[signalName(signal)];
+  return value ?? Signal.RUNTIME_DEFAULT;
+}
