@@ -17,9 +17,14 @@ import { createCriServer } from "./cri/server.js";
 import { criRoutes } from "./cri/routes.js";
 import { callLogInterceptor } from "./cri/call-log.js";
 import { loadCniConfig } from "./network/cni-config.js";
+import { RuntimeState } from "./runtime/runtime-state.js";
+import { portoImageResolver } from "./runtime/images.js";
+import type { RuntimeDeps } from "./runtime/deps.js";
 
 /** How long a Status call waits for portod before calling the runtime not ready. */
 const PING_TIMEOUT_MS = 5_000;
+/** How often start-up reconciliation is retried while portod does not answer. */
+const RECONCILE_RETRY_MS = 5_000;
 /** How long calls in flight may run on after SIGTERM. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -103,6 +108,26 @@ export async function main(argv: string[]): Promise<void> {
     logger,
   });
 
+  // Pods and containers: records first (a state dir we cannot read is fatal),
+  // then what a crash left half-made, once portod answers.
+  const state = new RuntimeState({ stateDir: config.portoshim.stateDir, porto, logger });
+  try {
+    await state.load();
+  } catch (err) {
+    logger.error({ err: (err as Error).message }, "cannot read the state directory");
+    process.stderr.write(`portoshim: cannot read the state directory: ${(err as Error).message}\n`);
+    await log.close();
+    process.exit(1);
+  }
+  const runtime: RuntimeDeps = {
+    porto,
+    state,
+    images: portoImageResolver(porto),
+    logger,
+    volumesDir: config.portoshim.volumesDir,
+    runtimeHandlers: [config.porto.runtimeName],
+  };
+
   const server = createCriServer({
     socketPath: config.portoshim.socket,
     logger,
@@ -115,6 +140,7 @@ export async function main(argv: string[]): Promise<void> {
       },
       loadCniConfig: () => loadCniConfig(config.cni.confDir),
       redactedConfig: () => redactConfig(config),
+      runtime,
     }),
   });
 
@@ -134,6 +160,19 @@ export async function main(argv: string[]): Promise<void> {
     (err: unknown) => logger.warn({ err: (err as Error).message }, "portod does not answer yet"),
   );
 
+  let reconcileTimer: NodeJS.Timeout | undefined;
+  const reconcile = () => {
+    state.reconcile().then(
+      (r) => logger.info({ destroyed: r.destroyed.length, dropped: r.dropped.length }, "runtime state reconciled with portod"),
+      (err: unknown) => {
+        logger.warn({ err: (err as Error).message }, "cannot reconcile with portod yet; retrying");
+        reconcileTimer = setTimeout(reconcile, RECONCILE_RETRY_MS);
+        reconcileTimer.unref();
+      },
+    );
+  };
+  reconcile();
+
   process.on("SIGHUP", () => {
     if (log.reopen()) logger.info("log file reopened");
   });
@@ -142,6 +181,7 @@ export async function main(argv: string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "shutting down");
+    clearTimeout(reconcileTimer);
     await server.close(SHUTDOWN_GRACE_MS);
     porto.close();
     logger.info("stopped");

@@ -9,8 +9,25 @@ import type { VersionDeps } from "./runtime/version.js";
 import { status } from "./runtime/status.js";
 import type { StatusDeps } from "./runtime/status.js";
 import { runtimeConfig } from "./runtime/runtime-config.js";
+import { runPodSandbox } from "./runtime/run-pod-sandbox.js";
+import { stopPodSandbox } from "./runtime/stop-pod-sandbox.js";
+import { removePodSandbox } from "./runtime/remove-pod-sandbox.js";
+import { podSandboxStatus } from "./runtime/pod-sandbox-status.js";
+import { listPodSandbox } from "./runtime/list-pod-sandbox.js";
+import { createContainer } from "./runtime/create-container.js";
+import { startContainer } from "./runtime/start-container.js";
+import { stopContainer } from "./runtime/stop-container.js";
+import { removeContainer } from "./runtime/remove-container.js";
+import { listContainers } from "./runtime/list-containers.js";
+import { containerStatus } from "./runtime/container-status.js";
+import { updateRuntimeConfig } from "./runtime/update-runtime-config.js";
+import type { RuntimeDeps } from "../runtime/deps.js";
 
-export type CriDeps = VersionDeps & StatusDeps;
+export type CriDeps = VersionDeps &
+  StatusDeps & {
+    /** The pod and container lifecycle: records, Porto, images. */
+    runtime: RuntimeDeps;
+  };
 
 export function criRoutes(deps: CriDeps): (router: ConnectRouter) => void {
   return (router) => {
@@ -18,6 +35,18 @@ export function criRoutes(deps: CriDeps): (router: ConnectRouter) => void {
       version: (req) => version(deps, req),
       status: (req) => status(deps, req),
       runtimeConfig: () => runtimeConfig(),
+      runPodSandbox: (req) => runPodSandbox(deps.runtime, req),
+      stopPodSandbox: (req) => stopPodSandbox(deps.runtime, req),
+      removePodSandbox: (req) => removePodSandbox(deps.runtime, req),
+      podSandboxStatus: (req) => podSandboxStatus(deps.runtime, req),
+      listPodSandbox: (req) => listPodSandbox(deps.runtime, req),
+      createContainer: (req) => createContainer(deps.runtime, req),
+      startContainer: (req) => startContainer(deps.runtime, req),
+      stopContainer: (req) => stopContainer(deps.runtime, req),
+      removeContainer: (req) => removeContainer(deps.runtime, req),
+      listContainers: (req) => listContainers(deps.runtime, req),
+      containerStatus: (req) => containerStatus(deps.runtime, req),
+      updateRuntimeConfig: (req) => updateRuntimeConfig(deps.runtime, req),
     });
     router.service(ImageService, {});
   };

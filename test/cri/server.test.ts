@@ -1,6 +1,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
@@ -16,6 +17,9 @@ import type { CriServer } from "../../src/cri/server.js";
 import { criRoutes } from "../../src/cri/routes.js";
 import type { CriDeps } from "../../src/cri/routes.js";
 import { callLogInterceptor } from "../../src/cri/call-log.js";
+import { PortoClient } from "../../src/porto/index.js";
+import { RuntimeState } from "../../src/runtime/runtime-state.js";
+import { portoImageResolver } from "../../src/runtime/images.js";
 import { RawH2, indexed, literalIndexedHuffman, literalPlain } from "../helpers/raw-h2.js";
 
 const silent = pino({ level: "silent" });
@@ -35,6 +39,10 @@ let image: Client<typeof ImageService>;
 let portoUp = true;
 let statusDelayMs = 0;
 
+// The lifecycle RPCs have their own tests (test/cri/runtime); here they only need to exist.
+const stateDir = mkdtempSync(join(tmpdir(), "portoshim-server-state-"));
+const nowhere = new PortoClient({ socketPath: join(stateDir, "no-portod.sock") });
+
 const deps: CriDeps = {
   runtimeName: "porto",
   portoVersion: async () => ({ tag: "5.3.59", revision: "abc" }),
@@ -44,6 +52,14 @@ const deps: CriDeps = {
   },
   loadCniConfig: async () => ({ ok: false, reason: "NetworkPluginNotReady", message: "no config" }),
   redactedConfig: () => ({ Images: { Registries: [{ Host: "r", AuthToken: "<redacted>" }] } }),
+  runtime: {
+    porto: nowhere,
+    state: new RuntimeState({ stateDir, porto: nowhere, logger: silent }),
+    images: portoImageResolver(nowhere),
+    logger: silent,
+    volumesDir: join(stateDir, "volumes"),
+    runtimeHandlers: ["porto"],
+  },
 };
 
 function startServer(path: string): CriServer {
@@ -56,6 +72,7 @@ function startServer(path: string): CriServer {
 }
 
 before(async () => {
+  await deps.runtime.state.load();
   dir = await mkdtemp(join(tmpdir(), "portoshim-server-"));
   socketPath = join(dir, "portoshim.sock");
   server = startServer(socketPath);
@@ -67,7 +84,9 @@ before(async () => {
 
 after(async () => {
   await server.close(1000);
+  nowhere.close();
   await rm(dir, { recursive: true, force: true });
+  await rm(stateDir, { recursive: true, force: true });
 });
 
 describe("CRI server on a unix socket", () => {
@@ -104,7 +123,23 @@ describe("CRI server on a unix socket", () => {
   });
 
   test("every RPC not built yet answers UNIMPLEMENTED", async () => {
-    const built = new Set(["version", "status", "runtimeConfig"]);
+    const built = new Set([
+      "version",
+      "status",
+      "runtimeConfig",
+      "runPodSandbox",
+      "stopPodSandbox",
+      "removePodSandbox",
+      "podSandboxStatus",
+      "listPodSandbox",
+      "createContainer",
+      "startContainer",
+      "stopContainer",
+      "removeContainer",
+      "listContainers",
+      "containerStatus",
+      "updateRuntimeConfig",
+    ]);
     const transport = transportFor(socketPath);
     let checked = 0;
     for (const svc of [RuntimeService, ImageService]) {

@@ -1,0 +1,21 @@
+/**
+ * ContainerStatus: the container's record joined with Porto's facts about it
+ * (one request). An unknown or ambiguous id is NotFound.
+ */
+import { create } from "@bufbuild/protobuf";
+import { ContainerStatusResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
+import type { ContainerStatusRequest, ContainerStatusResponse } from "../../../gen/runtime/v1/api_pb.js";
+import { containerPortoName } from "../../mapping/porto-names.js";
+import type { RuntimeDeps } from "../../runtime/deps.js";
+import { requireContainer } from "../../runtime/lookup.js";
+import { containerStatusOf, containerVerboseInfo } from "../../runtime/views.js";
+
+export async function containerStatus(deps: RuntimeDeps, req: ContainerStatusRequest): Promise<ContainerStatusResponse> {
+  const ctr = requireContainer(deps.state, req.containerId);
+  const name = containerPortoName(ctr.record.podId, ctr.record.id);
+  const facts = (await deps.state.portoFacts([name])).get(name);
+  return create(ContainerStatusResponseSchema, {
+    status: containerStatusOf(ctr, facts),
+    info: req.verbose ? containerVerboseInfo(ctr, facts) : {},
+  });
+}

@@ -1,0 +1,37 @@
+/**
+ * ListContainers: every visible container, or those the filter selects: id
+ * and pod sandbox id (full ids or unique prefixes), state and labels. One
+ * Porto request for all of them.
+ */
+import { create } from "@bufbuild/protobuf";
+import { ListContainersResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
+import type { ListContainersRequest, ListContainersResponse } from "../../../gen/runtime/v1/api_pb.js";
+import { CONTAINER_MASK, containerPortoName } from "../../mapping/porto-names.js";
+import type { RuntimeDeps } from "../../runtime/deps.js";
+import { matchesLabels } from "../../runtime/filters.js";
+import { containerOf } from "../../runtime/views.js";
+
+export async function listContainers(deps: RuntimeDeps, req: ListContainersRequest): Promise<ListContainersResponse> {
+  const { state } = deps;
+  const filter = req.filter;
+  let podId: string | undefined;
+  if (filter?.podSandboxId) {
+    const match = state.resolvePod(filter.podSandboxId);
+    if (match.kind !== "found") return create(ListContainersResponseSchema);
+    podId = match.id;
+  }
+  let containers = state.listContainers(podId);
+  if (filter?.id) {
+    const match = state.resolveContainer(filter.id);
+    containers = match.kind === "found" ? containers.filter((c) => c.record.id === match.id) : [];
+  }
+  if (filter) containers = containers.filter((c) => matchesLabels(c.config.labels, filter.labelSelector));
+  if (containers.length === 0) return create(ListContainersResponseSchema);
+
+  const one = containers.length === 1 ? containers[0].record : undefined;
+  const facts = await state.portoFacts(one ? [containerPortoName(one.podId, one.id)] : [CONTAINER_MASK]);
+  let items = containers.map((c) => containerOf(c, facts.get(containerPortoName(c.record.podId, c.record.id))));
+  if (filter?.state) items = items.filter((c) => c.state === filter.state!.state);
+  items.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0));
+  return create(ListContainersResponseSchema, { containers: items });
+}

@@ -1,0 +1,99 @@
+/**
+ * RunPodSandbox: a pod is one Porto container, `k8s-<pod id>`, that holds
+ * the pod's namespaces; its containers are Porto children of it.
+ *
+ * The story: check the config and that no pod has this metadata and attempt
+ * yet, write the pod's record, set up its network (when a network is plugged
+ * in), create and start the Porto container in one CreateFromSpec, then make
+ * the pod visible. Any failure undoes every step, so nothing is left in
+ * Porto, in the network or on disk.
+ */
+import { Code, ConnectError } from "@connectrpc/connect";
+import { create } from "@bufbuild/protobuf";
+import { NamespaceMode, RunPodSandboxResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
+import type { PodSandboxConfig, RunPodSandboxRequest, RunPodSandboxResponse } from "../../../gen/runtime/v1/api_pb.js";
+import { newId } from "../../mapping/ids.js";
+import { podPortoName } from "../../mapping/porto-names.js";
+import { podSpec } from "../../runtime/interim-spec.js";
+import type { RuntimeDeps } from "../../runtime/deps.js";
+import { invalidArgument } from "../../runtime/lookup.js";
+import { ownedSpec } from "../../runtime/owned-spec.js";
+import { RECORD_VERSION, encodePodConfig, nowNs } from "../../runtime/records.js";
+import type { PodRecord } from "../../runtime/records.js";
+
+export async function runPodSandbox(deps: RuntimeDeps, req: RunPodSandboxRequest): Promise<RunPodSandboxResponse> {
+  const config = validConfig(req.config);
+  if (req.runtimeHandler !== "" && !deps.runtimeHandlers.includes(req.runtimeHandler)) {
+    throw invalidArgument("runtime_handler", `${JSON.stringify(req.runtimeHandler)} is not a runtime handler of this node`);
+  }
+
+  const { state } = deps;
+  const key = podNameKey(config);
+  const taken = () => state.listPods().some((p) => podNameKey(p.config) === key);
+  if (!state.reserveName(key, taken)) {
+    const m = config.metadata!;
+    throw new ConnectError(
+      `a pod sandbox named ${JSON.stringify(m.name)} in namespace ${JSON.stringify(m.namespace)} with uid ${JSON.stringify(m.uid)} and attempt ${m.attempt} already exists`,
+      Code.AlreadyExists,
+    );
+  }
+  try {
+    const id = newId();
+    const record: PodRecord = {
+      v: RECORD_VERSION,
+      id,
+      config: encodePodConfig(config),
+      runtimeHandler: req.runtimeHandler,
+      createdAtNs: nowNs().toString(),
+      state: "ready",
+      podCidr: state.podCidr || undefined,
+    };
+    await state.beginCreatePod(record, config);
+    try {
+      const hostNetwork = config.linux?.securityContext?.namespaceOptions?.network === NamespaceMode.NODE;
+      if (deps.network && !hostNetwork) {
+        const net = await deps.network.setUp(id, config);
+        record.netnsPath = net.netnsPath;
+        record.ips = net.ips;
+        await state.updatePod(record);
+      }
+      const spec = ownedSpec(podSpec({ podId: id, config, netns: record.netnsPath }));
+      await deps.porto.createFromSpec(spec, { start: true });
+    } catch (err) {
+      await undo(deps, record, config, err);
+      throw err;
+    }
+    state.finishCreate(id);
+    deps.logger.info({ pod: id, name: config.metadata!.name, namespace: config.metadata!.namespace }, "pod sandbox running");
+    return create(RunPodSandboxResponseSchema, { podSandboxId: id });
+  } finally {
+    state.releaseName(key);
+  }
+}
+
+function validConfig(config: PodSandboxConfig | undefined): PodSandboxConfig {
+  if (!config) throw invalidArgument("config", "is required");
+  if (!config.metadata) throw invalidArgument("config.metadata", "is required");
+  if (config.metadata.name === "") throw invalidArgument("config.metadata.name", "is required");
+  return config;
+}
+
+/** Pods are the same pod when all four metadata fields match (containerd's name reservation). */
+function podNameKey(config: PodSandboxConfig): string {
+  const m = config.metadata!;
+  return JSON.stringify([m.name, m.namespace, m.uid, m.attempt]);
+}
+
+/** Takes back whatever the failed call made; errors here are logged, the original one is what the caller gets. */
+async function undo(deps: RuntimeDeps, record: PodRecord, config: PodSandboxConfig, cause: unknown): Promise<void> {
+  const log = deps.logger.child({ pod: record.id });
+  log.warn({ err: cause instanceof Error ? cause.message : String(cause) }, "pod sandbox creation failed; undoing it");
+  try {
+    await deps.state.destroyQuietly(podPortoName(record.id));
+    if (record.netnsPath && deps.network) await deps.network.tearDown(record.id, config, record.netnsPath);
+    await deps.state.deletePod(record);
+  } catch (err) {
+    // The record stays: start-up reconciliation finishes the cleanup.
+    log.error({ err: (err as Error).message }, "cannot undo a failed pod sandbox creation");
+  }
+}

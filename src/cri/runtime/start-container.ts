@@ -1,0 +1,50 @@
+/**
+ * StartContainer: Porto starts the created container's process. Only a
+ * container that was created and never started may be started, in a pod that
+ * is still ready. When Porto cannot start it (no such binary, ...), the
+ * failure is recorded: the container then reads as exited with reason
+ * StartError, exit code 128 and Porto's message, as containerd reports it.
+ */
+import { Code, ConnectError } from "@connectrpc/connect";
+import { create } from "@bufbuild/protobuf";
+import { ContainerState, StartContainerResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
+import type { StartContainerRequest, StartContainerResponse } from "../../../gen/runtime/v1/api_pb.js";
+import { containerPortoName } from "../../mapping/porto-names.js";
+import { isPortoError } from "../../porto/errors.js";
+import { containerFacts } from "../../runtime/container-state.js";
+import type { RuntimeDeps } from "../../runtime/deps.js";
+import { containerLockKey, requireContainer } from "../../runtime/lookup.js";
+import { nowNs } from "../../runtime/records.js";
+
+export async function startContainer(deps: RuntimeDeps, req: StartContainerRequest): Promise<StartContainerResponse> {
+  const { state } = deps;
+  const id = requireContainer(state, req.containerId).record.id;
+  await state.locks.run(containerLockKey(id), async () => {
+    const entry = state.container(id);
+    if (!entry) throw new ConnectError(`container ${id} not found`, Code.NotFound);
+    const { record } = entry;
+    const name = containerPortoName(record.podId, id);
+    const facts = await state.portoFacts([name]);
+    const current = containerFacts(record, facts.get(name)).state;
+    if (current !== ContainerState.CONTAINER_CREATED) {
+      throw new ConnectError(
+        `container ${id} is ${ContainerState[current].replace("CONTAINER_", "").toLowerCase()}: only a created container can be started`,
+        Code.FailedPrecondition,
+      );
+    }
+    if (state.pod(record.podId)?.record.state !== "ready") {
+      throw new ConnectError(`pod sandbox ${record.podId} of container ${id} is not ready`, Code.FailedPrecondition);
+    }
+    try {
+      await deps.porto.start(name);
+    } catch (err) {
+      // Porto said no (or could not be asked): the process never ran.
+      if (isPortoError(err)) {
+        await state.updateContainer({ ...record, startError: { message: err.portoMessage || err.message, atNs: nowNs().toString() } });
+      }
+      throw err;
+    }
+    await state.updateContainer({ ...record, startedAtNs: nowNs().toString() });
+  });
+  return create(StartContainerResponseSchema);
+}

@@ -1,0 +1,164 @@
+/**
+ * Failures and crashes: a failed call leaves nothing in Porto or on disk, and
+ * a restarted shim finishes what a crash left half-made, without touching
+ * what is not its own or what a call in flight is making. Also
+ * UpdateRuntimeConfig, whose pod CIDR survives restarts.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { PortoClient } from "../../../src/porto/index.js";
+import { PortoError } from "../../../src/porto/index.js";
+import { EError } from "../../../gen/rpc_pb.js";
+import { newId } from "../../../src/mapping/ids.js";
+import { containerPortoName, podPortoName } from "../../../src/mapping/porto-names.js";
+import { RECORD_VERSION, encodePodConfig } from "../../../src/runtime/records.js";
+import type { ContainerRecord, PodRecord } from "../../../src/runtime/records.js";
+import { ctrConfig, podConfig, startShim } from "./harness.js";
+import type { Shim } from "./harness.js";
+
+/** What the wrapped Porto client does next time CreateFromSpec is called. */
+let onCreate: ((name: string) => Promise<void>) | undefined;
+
+function wrapPorto(base: PortoClient): PortoClient {
+  const wrapped = Object.create(base) as PortoClient;
+  wrapped.createFromSpec = async (spec, options) => {
+    const hook = onCreate;
+    onCreate = undefined;
+    if (hook) await hook(String(spec.name));
+    return base.createFromSpec(spec, options);
+  };
+  return wrapped;
+}
+
+let shim: Shim;
+before(async () => {
+  shim = await startShim({ wrapPorto });
+});
+after(async () => {
+  await shim.close();
+});
+
+const list = async (kind: string) => (await readdir(join(shim.stateDir, kind))).filter((f) => f.endsWith(".json")).sort();
+
+describe("a failed call leaves nothing behind", () => {
+  test("RunPodSandbox failing in Porto: no container, no record, the name is free again", async () => {
+    const config = podConfig();
+    const records = await list("pods");
+    let name = "";
+    onCreate = async (n) => {
+      name = n;
+      throw new PortoError(EError.ResourceNotAvailable, "injected: out of containers");
+    };
+    await assert.rejects(shim.rt.runPodSandbox({ config }), (e: unknown) => ConnectError.from(e).code === Code.ResourceExhausted);
+    assert.ok(name.startsWith("k8s-"));
+    assert.equal(shim.double.state.containers.has(name), false);
+    assert.deepEqual(await list("pods"), records);
+    assert.deepEqual((await shim.rt.listPodSandbox({})).items.filter((p) => p.metadata?.name === config.metadata!.name), []);
+    await shim.rt.runPodSandbox({ config });
+  });
+
+  test("CreateContainer failing in Porto: no container, no record, no root directory", async () => {
+    const pod = (await shim.rt.runPodSandbox({ config: podConfig() })).podSandboxId;
+    const config = ctrConfig(["sleep", "30"]);
+    const records = await list("containers");
+    let name = "";
+    onCreate = async (n) => {
+      name = n;
+      throw new PortoError(EError.NoSpace, "injected: disk full");
+    };
+    await assert.rejects(shim.rt.createContainer({ podSandboxId: pod, config }), (e: unknown) => ConnectError.from(e).code === Code.ResourceExhausted);
+    const id = name.split("/")[1];
+    assert.equal(shim.double.state.containers.has(name), false);
+    assert.deepEqual(await list("containers"), records);
+    await assert.rejects(stat(join(shim.volumesDir, id)), { code: "ENOENT" });
+    await shim.rt.createContainer({ podSandboxId: pod, config });
+  });
+});
+
+describe("start-up reconciliation", () => {
+  test("drops records a crash left without Porto containers, with their root directories", async () => {
+    const podId = newId();
+    const ctrId = newId();
+    const config = podConfig();
+    const pod: PodRecord = { v: RECORD_VERSION, id: podId, config: encodePodConfig(config), runtimeHandler: "", createdAtNs: "1", state: "ready" };
+    const rootPath = join(shim.volumesDir, ctrId);
+    const ctr: ContainerRecord = {
+      v: RECORD_VERSION,
+      id: ctrId,
+      podId,
+      config: "",
+      createdAtNs: "2",
+      image: { requested: "x", id: "sha256:x", ref: "sha256:x", name: "x" },
+      logPath: "",
+      stopSignal: 15,
+      rootPath,
+    };
+    await writeFile(join(shim.stateDir, "pods", `${podId}.json`), JSON.stringify(pod));
+    await writeFile(join(shim.stateDir, "containers", `${ctrId}.json`), JSON.stringify(ctr));
+    await mkdir(rootPath, { recursive: true });
+    // A live pod with a container record whose Porto container never came to be.
+    const live = (await shim.rt.runPodSandbox({ config: podConfig() })).podSandboxId;
+    const lostId = newId();
+    await writeFile(join(shim.stateDir, "containers", `${lostId}.json`), JSON.stringify({ ...ctr, id: lostId, podId: live, rootPath: undefined }));
+
+    await shim.restart();
+    assert.equal((await list("pods")).includes(`${podId}.json`), false);
+    assert.equal((await list("containers")).includes(`${ctrId}.json`), false);
+    assert.equal((await list("containers")).includes(`${lostId}.json`), false);
+    await assert.rejects(stat(rootPath), { code: "ENOENT" });
+    await assert.rejects(shim.rt.podSandboxStatus({ podSandboxId: podId }), (e: unknown) => ConnectError.from(e).code === Code.NotFound);
+    assert.equal((await shim.rt.podSandboxStatus({ podSandboxId: live })).status?.id, live, "the live pod stays");
+  });
+
+  test("destroys owned Porto containers without a record, and nothing else", async () => {
+    const orphanPod = podPortoName(newId());
+    const owned = { map: [{ key: "CRI.managed", val: "portoshim" }] };
+    await shim.porto.createFromSpec({ name: orphanPod, labels: owned }, { start: true });
+    const live = (await shim.rt.runPodSandbox({ config: podConfig() })).podSandboxId;
+    const orphanChild = containerPortoName(live, newId());
+    await shim.porto.createFromSpec({ name: orphanChild, labels: owned });
+    const notOurs = podPortoName(newId());
+    await shim.porto.createFromSpec({ name: notOurs });
+
+    await shim.restart();
+    assert.equal(shim.double.state.containers.has(orphanPod), false);
+    assert.equal(shim.double.state.containers.has(orphanChild), false);
+    assert.equal(shim.double.state.containers.has(podPortoName(live)), true);
+    assert.equal(shim.double.state.containers.has(notOurs), true, "a container without the label is not the shim's");
+    await shim.porto.destroy(notOurs);
+  });
+
+  test("reconciling while a pod is being created leaves it alone", async () => {
+    let reconciled!: Promise<unknown>;
+    onCreate = async () => {
+      // The record is on disk, the Porto container not yet there.
+      reconciled = shim.state.reconcile();
+      await reconciled;
+    };
+    const { podSandboxId } = await shim.rt.runPodSandbox({ config: podConfig() });
+    await reconciled;
+    assert.equal((await shim.rt.podSandboxStatus({ podSandboxId })).status?.id, podSandboxId);
+    assert.ok((await list("pods")).includes(`${podSandboxId}.json`));
+  });
+});
+
+describe("UpdateRuntimeConfig", () => {
+  test("keeps the pod CIDR across restarts and refuses what is not a CIDR", async () => {
+    await shim.rt.updateRuntimeConfig({ runtimeConfig: { networkConfig: { podCidr: "10.244.1.0/24,fd00:10:244:1::/64" } } });
+    await shim.restart();
+    assert.equal(shim.state.podCidr, "10.244.1.0/24,fd00:10:244:1::/64");
+    const { podSandboxId } = await shim.rt.runPodSandbox({ config: podConfig() });
+    const info = JSON.parse((await shim.rt.podSandboxStatus({ podSandboxId, verbose: true })).info.info);
+    assert.equal(info.podCidr, "10.244.1.0/24,fd00:10:244:1::/64");
+    await assert.rejects(
+      shim.rt.updateRuntimeConfig({ runtimeConfig: { networkConfig: { podCidr: "10.0.0.0/33" } } }),
+      (e: unknown) => ConnectError.from(e).code === Code.InvalidArgument && /pod_cidr/.test(ConnectError.from(e).rawMessage),
+    );
+    // An empty config changes nothing.
+    await shim.rt.updateRuntimeConfig({});
+    assert.equal(shim.state.podCidr, "10.244.1.0/24,fd00:10:244:1::/64");
+  });
+});
