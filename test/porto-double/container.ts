@@ -67,6 +67,8 @@ export class Container {
   realDeathTime = 0;
   exitStatus = 0;
   oomKilled = false;
+  /** OOM kills since start (oom_kills). */
+  oomKills = 0;
   startError: PortoError | undefined;
 
   process: ChildProcess | undefined;

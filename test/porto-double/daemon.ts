@@ -6,7 +6,7 @@
 import type { ChildProcess } from "node:child_process";
 import { hostname } from "node:os";
 import { isAbsolute, join } from "node:path";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { EError } from "../../gen/rpc_pb.js";
 import { Container, type State } from "./container.js";
 import { Env } from "./env.js";
@@ -165,7 +165,30 @@ export class Daemon {
     });
     ct.process = child;
     ct.pid = child.pid ?? 0;
-    child.on("exit", (code, signal) => this.onExit(ct, child, waitStatus(code, signal)));
+    const monitor = this.watchMemory(ct, child);
+    child.on("exit", (code, signal) => {
+      clearInterval(monitor);
+      this.onExit(ct, child, waitStatus(code, signal));
+    });
+  }
+
+  /**
+   * The memory cgroup's OOM killer, approximated: while memory_limit is set,
+   * the process group's resident memory is sampled and the group is killed
+   * with SIGKILL when it exceeds the limit, which portod reports as
+   * oom_killed=true and exit_code -99.
+   */
+  private watchMemory(ct: Container, child: ChildProcess): NodeJS.Timeout {
+    const timer = setInterval(() => {
+      if (!ct.memoryLimit || ct.process !== child || !ct.pid) return;
+      if (groupRss(ct.pid) > ct.memoryLimit) {
+        ct.oomKilled = true;
+        ct.oomKills++;
+        killGroup(ct.pid, "SIGKILL");
+      }
+    }, 25);
+    timer.unref();
+    return timer;
   }
 
   /** TContainer::Exit: the main task ended; the whole subtree is reaped and becomes dead. */
@@ -225,6 +248,7 @@ export class Daemon {
       c.realDeathTime = 0;
       c.exitStatus = 0;
       c.oomKilled = false;
+      c.oomKills = 0;
       if (c.agingTimer) clearTimeout(c.agingTimer);
       if (c.respawnTimer) clearTimeout(c.respawnTimer);
       this.setState(c, "stopped");
@@ -408,6 +432,31 @@ export class Daemon {
     if (isAbsolute(path)) return path;
     return join(this.cwd(ct), path);
   }
+}
+
+const PAGE_SIZE = 4096n;
+
+/** Resident bytes of every process in the process group `pgid` (from /proc/<pid>/stat). */
+function groupRss(pgid: number): bigint {
+  let total = 0n;
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return 0n;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // fields[0] is state (field 3); pgrp is field 5, rss (pages) field 24.
+      if (Number(fields[2]) === pgid) total += BigInt(fields[21]) * PAGE_SIZE;
+    } catch {
+      /* gone */
+    }
+  }
+  return total;
 }
 
 /** TError::ToString: `Name:(message)`. */

@@ -175,6 +175,13 @@ def({
   dumpStatus: (ct, s) => void (s.oomKilled = ct.oomKilled),
 });
 def({
+  name: "oom_kills",
+  desc: "Count of tasks killed in container since start",
+  readOnly: true,
+  get: (ct) => String(ct.oomKills),
+  dumpStatus: (ct, s) => void (s.oomKills = BigInt(ct.oomKills)),
+});
+def({
   name: "core_dumped",
   desc: "Main task dumped core at exit",
   readOnly: true,

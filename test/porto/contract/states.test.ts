@@ -56,6 +56,19 @@ contract("container states", (t) => {
     assert.equal(await c.get(killed, "exit_status"), "15");
   });
 
+  it("reports an OOM kill as exit_code -99 with oom_killed true (exit_status is the SIGKILL)", async () => {
+    const c = await t().connect();
+    const name = t().name("oom");
+    await c.call({ create: { name } });
+    await c.set(name, "memory_limit", "32M");
+    await c.set(name, "command", "tail /dev/zero");
+    await c.call({ start: { name } });
+    assert.equal(await c.waitFor(name, 20_000), "dead");
+    assert.equal(await c.get(name, "exit_code"), "-99");
+    assert.equal(await c.get(name, "oom_killed"), "true");
+    assert.equal(await c.get(name, "exit_status"), "9");
+  });
+
   it("offers exit_code, exit_status, oom_killed and death_time only when dead (InvalidState otherwise)", async () => {
     const c = await t().connect();
     const name = t().name("deadonly");
