@@ -332,14 +332,14 @@ export class Daemon {
     ct.respawnTimer.unref();
   }
 
-  /** Dead containers are destroyed after aging_time, as portod's periodic cleanup does. */
-  private armAging(ct: Container): void {
+  /** Dead containers are destroyed after aging_time from their death, as portod's periodic cleanup does. */
+  armAging(ct: Container): void {
     if (ct.agingTimer) clearTimeout(ct.agingTimer);
     const death = ct.deathTimeMs;
     ct.agingTimer = setTimeout(() => {
       if (ct.state === "dead" && ct.deathTimeMs === death && this.containers.get(ct.name) === ct)
         void this.destroy(ct).catch(() => undefined);
-    }, Math.min(ct.agingTimeMs, 2 ** 31 - 1));
+    }, Math.max(0, Math.min(death + ct.agingTimeMs - Date.now(), 2 ** 31 - 1)));
     ct.agingTimer.unref();
   }
 

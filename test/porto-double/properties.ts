@@ -562,7 +562,10 @@ def({
   anyState: true,
   specField: "agingTime",
   get: (ct) => String(Math.floor(ct.agingTimeMs / 1000)),
-  set: (ct, v) => void (ct.agingTimeMs = Number(parseUint64(v)) * 1000),
+  set: (ct, v, d) => {
+    ct.agingTimeMs = Number(parseUint64(v)) * 1000;
+    if (ct.state === "dead") d.armAging(ct);
+  },
   load: (ct, spec) => void (ct.agingTimeMs = Number(spec.agingTime) * 1000),
   dumpSpec: (ct, spec) => void (spec.agingTime = BigInt(Math.floor(ct.agingTimeMs / 1000))),
 });

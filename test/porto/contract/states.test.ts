@@ -228,6 +228,40 @@ contract("container states", (t) => {
     rmSync(path, { force: true });
   });
 
+  it("destroys a dead container once its aging_time has passed", async () => {
+    const c = await t().connect();
+    const name = t().name("aging");
+    await runToDeath(c, name, "true");
+    // Setting it on the dead container counts from the death, as portod's periodic check does.
+    await c.set(name, "aging_time", "1");
+    let code = EError.Success;
+    for (let i = 0; i < 100 && code === EError.Success; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      code = await c.code({ getProperty: { name, property: "state" } });
+    }
+    assert.equal(code, EError.ContainerDoesNotExist);
+  });
+
+  it("respawns a dead container up to max_respawns, counting in respawn_count", async () => {
+    const c = await t().connect();
+    const name = t().name("respawn");
+    await c.call({ create: { name } });
+    await c.set(name, "respawn", "true");
+    await c.set(name, "max_respawns", "2");
+    await c.set(name, "respawn_delay", "100000000");
+    assert.equal(await c.get(name, "respawn_delay"), "100000000ns");
+    await c.set(name, "command", "sh -c 'exit 4'");
+    await c.call({ start: { name } });
+    let count = "0";
+    for (let i = 0; i < 100 && count !== "2"; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      count = await c.get(name, "respawn_count");
+    }
+    assert.equal(count, "2");
+    assert.equal(await c.waitFor(name), "dead");
+    assert.equal(await c.get(name, "exit_code"), "4");
+  });
+
   it("destroys a running container (stopping it first)", async () => {
     const c = await t().connect();
     const name = t().name("destroyrun");
