@@ -6,7 +6,7 @@
 import type { ChildProcess } from "node:child_process";
 import { hostname } from "node:os";
 import { isAbsolute, join } from "node:path";
-import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { EError } from "../../gen/rpc_pb.js";
 import { Container, type State } from "./container.js";
 import { Env } from "./env.js";
@@ -15,6 +15,7 @@ import { CONTAINER_LEVEL_MAX, parentName, resolveName, ROOT, validName } from ".
 import { killGroup, spawnTask, waitStatus } from "./process.js";
 import { WaiterRegistry, type WaitClient } from "./waiters.js";
 import { wordexp } from "./wordexp.js";
+import { rotateLog } from "./rotate-log.js";
 import type { Volumes } from "./volumes.js";
 
 export interface DaemonOptions {
@@ -24,6 +25,8 @@ export interface DaemonOptions {
   superuser: boolean;
   /** Default stop timeout when a stop request carries none (portod: 30 s). */
   stopTimeoutMs: number;
+  /** How often running containers' stdout/stderr are rotated at stdout_limit (portod's log_rotate_ms: 1 s); 0 never. */
+  logRotateMs?: number;
   /** Whose descriptors `/dev/fd/N` stream paths name; default the double's own process. */
   redirectPid?: number;
 }
@@ -43,10 +46,30 @@ export class Daemon {
   /** Containers created, started, ... since start (GetSystem counters). */
   readonly stats = { created: 0, started: 0, startFailed: 0, requests: 0, failed: 0, clients: 0 };
 
+  private rotateTimer: NodeJS.Timeout | undefined;
+
   constructor(readonly options: DaemonOptions) {
     this.root = new Container(ROOT, undefined, 1);
     this.root.state = "meta";
     this.containers.set(ROOT, this.root);
+    const every = options.logRotateMs ?? 1000;
+    if (every > 0) {
+      // EEventType::RotateLogs: running containers only.
+      this.rotateTimer = setInterval(() => {
+        for (const ct of this.containers.values()) if (ct.state === "running") this.rotateStreams(ct);
+      }, every);
+      this.rotateTimer.unref();
+    }
+  }
+
+  /** TStdStream::Rotate of both streams: files portod owns (not redirects) lose their head past stdout_limit. */
+  rotateStreams(ct: Container): void {
+    const limit = Number(ct.text.get("stdout_limit") ?? "8388608");
+    for (const name of ["stdout", "stderr"] as const) {
+      const path = this.streamPath(ct, ct[name].path, ct[name].outside);
+      if (path === "/dev/null") continue;
+      ct.streamOffset[name] += rotateLog(path, limit);
+    }
   }
 
   /** CL->ResolveContainer / TContainer::Find. */
@@ -57,10 +80,10 @@ export class Daemon {
     return ct;
   }
 
-  /** Like find, but refuses the root container for writes (CL->WriteContainer). */
+  /** Like find, but refuses the root container for writes (CL->WriteContainer / CL->CanControl). */
   findWritable(relative: string): Container {
     const ct = this.find(relative);
-    if (ct.isRoot) throw fail(EError.Permission, "System containers are read only");
+    if (ct.isRoot) throw fail(EError.Permission, "Write access denied: root container is read-only");
     return ct;
   }
 
@@ -122,6 +145,7 @@ export class Daemon {
     this.setState(ct, "starting");
     ct.startTimeMs = Date.now();
     ct.realStartTime = Math.floor(ct.startTimeMs / 1000);
+    ct.streamOffset.stdout = ct.streamOffset.stderr = 0; // TStdStream::Open
     try {
       mkdirSync(this.workDir(ct), { recursive: true });
       if (!ct.isMeta) await this.startTask(ct);
@@ -210,6 +234,7 @@ export class Daemon {
     }
     ct.pid = 0;
     ct.pausedSelf = false;
+    this.rotateStreams(ct); // TContainer::Exit rotates once more before Dead
     this.setState(ct, "dead");
   }
 
@@ -220,7 +245,7 @@ export class Daemon {
       process.kill(ct.pid, sig);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      throw fail(EError.Unknown, `${code === "EINVAL" ? "Invalid argument" : String(e)}: kill(${ct.pid}, ${sig})`);
+      throw fail(EError.Unknown, `${code === "EINVAL" ? "Invalid argument" : String(e)}: kill(${ct.pid})`);
     }
   }
 
@@ -249,8 +274,10 @@ export class Daemon {
       c.exitStatus = 0;
       c.oomKilled = false;
       c.oomKills = 0;
+      this.removeDefaultStreams(c);
       if (c.agingTimer) clearTimeout(c.agingTimer);
       if (c.respawnTimer) clearTimeout(c.respawnTimer);
+      this.freeWorkDir(c);
       this.setState(c, "stopped");
     }
   }
@@ -275,6 +302,14 @@ export class Daemon {
     killGroup(pid, "SIGKILL");
     killGroup(pid, "SIGCONT");
     await within(exited, 5000);
+  }
+
+  /** TStdStream::Remove at stop: portod's own relative stdout/stderr files go; client-chosen ones stay. */
+  private removeDefaultStreams(ct: Container): void {
+    for (const s of [ct.stdout, ct.stderr]) {
+      if (!s.outside || isAbsolute(s.path) || s.path === "") continue;
+      rmSync(this.streamPath(ct, s.path, true), { force: true });
+    }
   }
 
   /** TContainer::Pause: freezes the subtree (SIGSTOP to each process group). */
@@ -350,6 +385,7 @@ export class Daemon {
     for (const c of ct.subtree()) {
       if (c.state === "destroyed") continue;
       this.volumes.unlinkAll(c);
+      rmSync(this.workDir(c), { recursive: true, force: true });
       if (c.agingTimer) clearTimeout(c.agingTimer);
       if (c.respawnTimer) clearTimeout(c.respawnTimer);
       this.containers.delete(c.name);
@@ -369,8 +405,23 @@ export class Daemon {
     client.weakContainers.length = 0;
   }
 
+  /**
+   * TContainer::FreeResources at stop: the work directory goes, and with it
+   * portod's own stdout/stderr files (TStdStream::Remove); what was written
+   * there is gone unless someone still holds the files open.
+   */
+  private freeWorkDir(ct: Container): void {
+    if (ct.isRoot) return;
+    for (const name of ["stdout", "stderr"] as const) {
+      const s = ct[name];
+      if (s.outside && !isAbsolute(s.path)) rmSync(this.streamPath(ct, s.path, s.outside), { force: true });
+    }
+    rmSync(this.workDir(ct), { recursive: true, force: true });
+  }
+
   /** Kills every process the double started (used by close()). */
   killAll(): void {
+    clearInterval(this.rotateTimer);
     for (const ct of this.containers.values()) {
       if (ct.pid) {
         killGroup(ct.pid, "SIGKILL");

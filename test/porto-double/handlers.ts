@@ -117,7 +117,7 @@ export async function handle(s: Services, conn: Conn, req: TContainerRequest, rs
   } else if (req.pause) d.pause(d.findWritable(req.pause.name));
   else if (req.resume) d.resume(d.findWritable(req.resume.name));
   else if (req.Respawn) await d.respawnNow(d.findWritable(req.Respawn.name));
-  else if (req.kill) d.kill(d.find(req.kill.name), req.kill.sig);
+  else if (req.kill) d.kill(d.findWritable(req.kill.name), req.kill.sig);
   else if (req.propertyList) {
     rsp.propertyList = create(TContainerPropertyListResponseSchema, {
       list: [...PROPERTIES.values()]

@@ -26,7 +26,7 @@ export interface SpawnSpec {
 export async function spawnTask(spec: SpawnSpec): Promise<ChildProcess> {
   if (spec.argv.length === 0 || spec.argv[0] === "")
     throw fail(EError.InvalidCommand, "No such file or directory: cannot exec ");
-  if (!existsSync(spec.cwd)) throw fail(EError.InvalidValue, `Cannot chdir to ${spec.cwd}: No such file or directory`);
+  if (!existsSync(spec.cwd)) throw fail(EError.InvalidPath, `No such file or directory: Cannot chdir ${spec.cwd}`);
 
   const fds: number[] = [];
   const open = (path: string, flags: string) => {

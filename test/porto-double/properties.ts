@@ -301,7 +301,7 @@ def({
   dumpStatus: (ct, s) => void (s.threadCount = BigInt(ct.pid ? 1 : 0)),
 });
 
-/** `stdout` / `stderr`: read the stored stream, `[offset][:length]`. Rotation is not modelled (offset 0). */
+/** `stdout` / `stderr`: read the stored stream, `[offset][:length]`, offsets counted from the start (TStdStream::Read). */
 function streamProp(name: "stdout" | "stderr"): void {
   const read = (ct: Container, d: Daemon, range: string) => {
     const s = ct[name];
@@ -320,7 +320,12 @@ function streamProp(name: "stdout" | "stderr"): void {
         lim = range.slice(sep + 1);
       } else off = range;
     }
-    const offset = off ? Number(parseUint64(off)) : 0;
+    let offset = off ? Number(parseUint64(off)) : 0;
+    if (off) {
+      const dropped = ct.streamOffset[name];
+      if (offset < dropped) throw fail(EError.InvalidData, `Requested offset lower than current ${dropped}`);
+      offset -= dropped;
+    }
     const limit = lim ? Number(parseUint64(lim)) : Number(ct.text.has("stdout_limit") ? parseSize(ct.text.get("stdout_limit")!) : 8388608n);
     const size = st.size;
     let start = lim ? offset : Math.max(offset, size - limit);
@@ -348,8 +353,8 @@ function streamProp(name: "stdout" | "stderr"): void {
     desc: `Offset of stored ${name}`,
     readOnly: true,
     runtimeOnly: true,
-    get: () => "0",
-    dumpStatus: (_ct, s) => void (s[name === "stdout" ? "stdoutOffset" : "stderrOffset"] = 0n),
+    get: (ct) => String(ct.streamOffset[name]),
+    dumpStatus: (ct, s) => void (s[name === "stdout" ? "stdoutOffset" : "stderrOffset"] = BigInt(ct.streamOffset[name])),
   });
 }
 streamProp("stdout");
@@ -627,8 +632,11 @@ function stdStreamProp(name: "stdin" | "stdout" | "stderr", field: "stdinPath" |
     specField: field,
     get: (ct) => ct[name].path,
     set: (ct, v) => {
-      if (v.startsWith("/dev/fd/") && !/^\/dev\/fd\/\d+$/.test(v))
-        throw fail(EError.InvalidValue, `Cannot set ${name === "stdin" ? 0 : name === "stdout" ? 1 : 2} stream as ${v}`);
+      if (v.startsWith("/dev/fd/") && v !== "/dev/null") {
+        const n = v.slice(8);
+        const stream = name === "stdin" ? 0 : name === "stdout" ? 1 : 2;
+        if (!/^\s*[+-]?\d+\s*$/.test(n)) throw fail(EError.InvalidValue, `Cannot set ${stream} stream as ${v}: Bad int value: ${n}`);
+      }
       ct[name] = { path: v, outside: false };
     },
     load: (ct, spec, d) => PROPERTIES.get(`${name}_path`)!.set!(ct, spec[field], d),

@@ -252,14 +252,65 @@ contract("container states", (t) => {
     assert.equal(await c.get(name, "respawn_delay"), "100000000ns");
     await c.set(name, "command", "sh -c 'exit 4'");
     await c.call({ start: { name } });
-    let count = "0";
-    for (let i = 0; i < 100 && count !== "2"; i++) {
+    // A sync wait also answers for `respawning`, so poll until the respawns are used up.
+    let seen = "";
+    for (let i = 0; i < 100 && seen !== "2 dead"; i++) {
       await new Promise((r) => setTimeout(r, 50));
-      count = await c.get(name, "respawn_count");
+      seen = `${await c.get(name, "respawn_count")} ${await c.get(name, "state")}`;
     }
-    assert.equal(count, "2");
-    assert.equal(await c.waitFor(name), "dead");
+    assert.equal(seen, "2 dead");
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await c.get(name, "state"), "dead", "no respawn beyond max_respawns");
     assert.equal(await c.get(name, "exit_code"), "4");
+  });
+
+  it("refuses writes to the root container `/` with Permission", async () => {
+    const c = await t().connect();
+    assert.equal(await c.code({ start: { name: "/" } }), EError.Permission);
+    assert.equal(await c.code({ kill: { name: "/", sig: 9 } }), EError.Permission);
+    assert.equal(await c.code({ destroy: { name: "/" } }), EError.Permission);
+    assert.equal(await c.code({ setProperty: { name: "/", property: "private", value: "x" } }), EError.Permission);
+  });
+
+  it("fails to start with a missing cwd (InvalidPath) and records it in start_error", async () => {
+    const c = await t().connect();
+    const name = t().name("nocwd");
+    await c.call({ create: { name } });
+    await c.set(name, "cwd", `/nonexistent/${name}`);
+    await c.set(name, "command", "true");
+    assert.equal(await c.code({ start: { name } }), EError.InvalidPath);
+    assert.match(await c.get(name, "start_error"), /^InvalidPath:/);
+    assert.equal(await c.get(name, "state"), "stopped");
+  });
+
+  it("pauses the subtree with its parent; a child of a paused parent cannot be resumed alone", async () => {
+    const c = await t().connect();
+    const p = t().name("pausetree");
+    await c.call({ create: { name: p } });
+    await c.call({ create: { name: `${p}/kid` } });
+    await c.set(`${p}/kid`, "command", "sleep 1000");
+    await c.call({ start: { name: `${p}/kid` } });
+    await c.call({ pause: { name: p } });
+    assert.equal(await c.get(p, "state"), "paused");
+    assert.equal(await c.get(`${p}/kid`, "state"), "paused");
+    assert.equal(await c.code({ resume: { name: `${p}/kid` } }), EError.InvalidState);
+    assert.equal(await c.code({ kill: { name: `${p}/kid`, sig: 9 } }), EError.InvalidState);
+    await c.call({ resume: { name: p } });
+    assert.equal(await c.get(p, "state"), "meta");
+    assert.equal(await c.get(`${p}/kid`, "state"), "running");
+  });
+
+  it("removes portod's own stdout file at stop, so each run's stdout starts empty", async () => {
+    const c = await t().connect();
+    const name = t().name("freshout");
+    await runToDeath(c, name, "echo first");
+    assert.equal(await c.get(name, "stdout"), "first\n");
+    await c.call({ stop: { name } });
+    await c.set(name, "command", "echo second");
+    await c.call({ start: { name } });
+    assert.equal(await c.waitFor(name), "dead");
+    assert.equal(await c.get(name, "stdout"), "second\n");
+    assert.equal(await c.get(name, "stdout[:3]"), "nd\n");
   });
 
   it("destroys a running container (stopping it first)", async () => {
