@@ -38,6 +38,8 @@ export class Container {
   stdin: StdStream = { path: "/dev/null", outside: true };
   stdout: StdStream = { path: "stdout", outside: true };
   stderr: StdStream = { path: "stderr", outside: true };
+  /** stdout_offset / stderr_offset: bytes rotation dropped from the files' heads since the start. */
+  readonly streamOffset = { stdout: 0, stderr: 0 };
   user = "root";
   group = "root";
   isolate = true;

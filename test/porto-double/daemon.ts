@@ -277,7 +277,6 @@ export class Daemon {
       this.removeDefaultStreams(c);
       if (c.agingTimer) clearTimeout(c.agingTimer);
       if (c.respawnTimer) clearTimeout(c.respawnTimer);
-      this.freeWorkDir(c);
       this.setState(c, "stopped");
     }
   }
@@ -403,20 +402,6 @@ export class Daemon {
       if (ct.weak && this.containers.get(ct.name) === ct) void this.destroy(ct).catch(() => undefined);
     }
     client.weakContainers.length = 0;
-  }
-
-  /**
-   * TContainer::FreeResources at stop: the work directory goes, and with it
-   * portod's own stdout/stderr files (TStdStream::Remove); what was written
-   * there is gone unless someone still holds the files open.
-   */
-  private freeWorkDir(ct: Container): void {
-    if (ct.isRoot) return;
-    for (const name of ["stdout", "stderr"] as const) {
-      const s = ct[name];
-      if (s.outside && !isAbsolute(s.path)) rmSync(this.streamPath(ct, s.path, s.outside), { force: true });
-    }
-    rmSync(this.workDir(ct), { recursive: true, force: true });
   }
 
   /** Kills every process the double started (used by close()). */

@@ -38,6 +38,8 @@ export interface PortoDoubleOptions {
   superuser?: boolean;
   /** Stop timeout when a stop request has none; portod's default is 30 s. */
   stopTimeoutMs?: number;
+  /** Rotation period of running containers' stdout/stderr (portod's log_rotate_ms, 1 s); 0 turns it off. */
+  logRotateMs?: number;
   /** Whose descriptors `/dev/fd/N` stream paths name (portod: the requesting client's); default this process. */
   redirectPid?: number;
   /** What Version reports. */
@@ -70,6 +72,7 @@ export async function startPortoDouble(options: PortoDoubleOptions = {}): Promis
     superuser: options.superuser ?? (typeof process.getuid === "function" && process.getuid() === 0),
     stopTimeoutMs: options.stopTimeoutMs ?? 30_000,
     redirectPid: options.redirectPid,
+    logRotateMs: options.logRotateMs,
   });
   const volumes = new Volumes(daemon, join(workDir, "porto_volumes"), workDir);
   daemon.volumes = volumes;
