@@ -25,11 +25,16 @@ export interface DaemonOptions {
   superuser: boolean;
   /** Default stop timeout when a stop request carries none (portod: 30 s). */
   stopTimeoutMs: number;
+  /** portod.conf `container { default_ulimit }`: limits every container inherits. */
+  defaultUlimit: string;
   /** How often running containers' stdout/stderr are rotated at stdout_limit (portod's log_rotate_ms: 1 s); 0 never. */
   logRotateMs?: number;
   /** Whose descriptors `/dev/fd/N` stream paths name; default the double's own process. */
   redirectPid?: number;
 }
+
+/** default_ulimit of the portod this double was checked against (/etc/portod.conf on this machine kind). */
+export const DEFAULT_ULIMIT = "core: 0 unlimited; nofile: 8192 16384; memlock: 8M 8M";
 
 /** A connection as the life cycle sees it: waiters and the weak containers it created. */
 export interface Client extends WaitClient {

@@ -879,7 +879,7 @@ def({
     else ct.text.set("resolv_conf", v === "" ? "keep" : v);
   },
   load: (ct, spec, d) => PROPERTIES.get("resolv_conf")!.set!(ct, spec.resolvConf, d),
-  dumpSpec: (ct, spec) => void (spec.resolvConf = ct.text.get("resolv_conf") ?? ""),
+  dumpSpec: (ct, spec, d) => void (spec.resolvConf = PROPERTIES.get("resolv_conf")!.get(ct, d)),
 });
 
 textProp("umask", "02", {
@@ -900,12 +900,13 @@ textProp("bind", "", {
   parse: (v) => {
     const lines = splitEscaped2(v, " ", ";");
     for (const l of lines) if (l.length < 2) throw fail(EError.InvalidValue, "Invalid bind mount: " + l.join(" "));
-    return mergeEscaped2(lines, " ", ";");
+    // TBindMount::Format always prints the flags column, empty or not.
+    return mergeEscaped2(lines.map((l) => [l[0], l[1], l.slice(2).join(",")]), " ", ";");
   },
   load: (ct, spec) =>
     void ct.text.set(
       "bind",
-      mergeEscaped2((spec.bind?.bind ?? []).map((b) => [b.source, b.target, ...(b.flag.length ? [b.flag.join(",")] : [])]), " ", ";"),
+      mergeEscaped2((spec.bind?.bind ?? []).map((b) => [b.source, b.target, b.flag.join(",")]), " ", ";"),
     ),
   dumpSpec: (ct, spec) => {
     spec.bind = create(TContainerBindMountsSchema, {
@@ -916,47 +917,82 @@ textProp("bind", "", {
   },
 });
 
-/** `ulimit`: `<type>: <soft>|unlimited [hard]; ...`. */
+/** `ulimit`: `<type>: <soft>|unlimited [hard]; ...`, each item printed with a trailing `; `. */
 const ULIMIT_TYPES = ["as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack"];
+const UNLIMITED = 2n ** 64n - 1n;
+
+interface Ulimit {
+  type: string;
+  soft: bigint;
+  hard: bigint;
+}
+
+/** TUlimitResource::Parse for each item of the text. */
+export function parseUlimits(v: string): Ulimit[] {
+  const out: Ulimit[] = [];
+  for (const item of splitEscaped(v, ";")) {
+    const col = item.indexOf(":");
+    const type = col < 0 ? "" : trim(item.slice(0, col));
+    if (col < 0 || !ULIMIT_TYPES.includes(type)) throw fail(EError.InvalidValue, `Invalid ulimit: ${item}`);
+    const [soft = "", hard = ""] = trim(item.slice(col + 1)).split(/\s+/);
+    const num = (x: string) => (["unlimited", "unlim", "inf", "-1"].includes(x) ? UNLIMITED : parseSize(x));
+    const s = num(soft);
+    const u = { type, soft: s, hard: hard ? num(hard) : s };
+    const at = out.findIndex((o) => o.type === type);
+    if (at >= 0) out[at] = u;
+    else out.push(u);
+  }
+  return out;
+}
+
+function formatUlimits(list: readonly Ulimit[]): string {
+  const n = (x: bigint) => (x === UNLIMITED ? "unlimited" : String(x));
+  return list.map((u) => `${u.type}: ${n(u.soft)} ${n(u.hard)}; `).join("");
+}
+
 textProp("ulimit", "", {
   desc: "Process limits: as|core|data|locks|memlock|nofile|nproc|stack: <soft>|unlimited [hard];...",
   dynamic: true,
   specField: "ulimit",
-  parse: (v) => {
-    const out: string[] = [];
-    for (const item of splitEscaped(v, ";")) {
-      const col = item.indexOf(":");
-      const type = col < 0 ? "" : trim(item.slice(0, col));
-      if (col < 0 || !ULIMIT_TYPES.includes(type)) throw fail(EError.InvalidValue, `Invalid ulimit: ${item}`);
-      const [soft = "", hard = ""] = trim(item.slice(col + 1)).split(/\s+/);
-      const norm = (x: string) => (["unlimited", "unlim", "inf", "-1"].includes(x) ? "unlimited" : String(parseSize(x)));
-      out.push(`${type}: ${norm(soft)} ${norm(hard || soft)}`);
+  parse: (v) => formatUlimits(parseUlimits(v)),
+  load: (ct, spec) => {
+    const list = spec.ulimit?.merge ? parseUlimits(ct.text.get("ulimit") ?? "") : [];
+    for (const u of spec.ulimit?.ulimit ?? []) {
+      if (!ULIMIT_TYPES.includes(u.type)) throw fail(EError.InvalidValue, `Invalid ulimit: ${u.type}`);
+      const soft = u.unlimited ? UNLIMITED : u.soft;
+      const e = { type: u.type, soft, hard: u.unlimited ? UNLIMITED : u.hard || soft };
+      const at = list.findIndex((o) => o.type === u.type);
+      if (at >= 0) list[at] = e;
+      else list.push(e);
     }
-    return out.join("; ");
+    ct.text.set("ulimit", formatUlimits(list));
   },
-  load: (ct, spec) =>
-    void ct.text.set(
-      "ulimit",
-      (spec.ulimit?.ulimit ?? [])
-        .map((u) => (u.unlimited ? `${u.type}: unlimited unlimited` : `${u.type}: ${u.soft} ${u.hard || u.soft}`))
-        .join("; "),
-    ),
-  dumpSpec: (ct, spec) => {
+  /** TContainer::GetUlimit: own limits, then portod's default_ulimit for the rest, marked inherited. */
+  dumpSpec: (ct, spec, d) => {
+    const own = parseUlimits(ct.text.get("ulimit") ?? "");
+    const inherited = parseUlimits(d.options.defaultUlimit).filter((u) => !own.some((o) => o.type === u.type));
     spec.ulimit = create(TContainerUlimitsSchema, {
-      ulimit: splitEscaped(ct.text.get("ulimit") ?? "", ";").map((item) => {
-        const [type, rest] = item.split(":");
-        const [soft, hard] = trim(rest).split(" ");
-        const u = create(TContainerUlimitSchema, { type: trim(type) });
-        if (soft === "unlimited" && hard === "unlimited") u.unlimited = true;
-        else {
-          u.soft = soft === "unlimited" ? 2n ** 64n - 1n : BigInt(soft);
-          u.hard = hard === "unlimited" ? 2n ** 64n - 1n : BigInt(hard);
-        }
-        return u;
+      ulimit: [...own.map((u) => [u, false] as const), ...inherited.map((u) => [u, true] as const)].map(([u, inh]) => {
+        const m = create(TContainerUlimitSchema, { type: u.type });
+        if (u.soft < UNLIMITED) m.soft = u.soft;
+        else m.unlimited = true;
+        if (u.hard < UNLIMITED) m.hard = u.hard;
+        if (inh) m.inherited = true;
+        return m;
       }),
     });
   },
 });
+
+/** Capability names in bit order (linux/capability.h). */
+const CAP_NUMBERS = [
+  "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
+  "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
+  "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+  "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
+  "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
+  "CHECKPOINT_RESTORE",
+];
 
 /** What portod 5.3.59 reports for a root client's new container. */
 const DEFAULT_CAPABILITIES =
@@ -974,7 +1010,9 @@ for (const [name, field] of [
     load: (ct, spec) => void ct.text.set(name, (spec[field]?.cap ?? []).map((c) => c.toUpperCase().replace(/^CAP_/, "")).join(";")),
     dumpSpec: (ct, spec) => {
       const dflt = name === "capabilities" ? DEFAULT_CAPABILITIES : "";
-      spec[field] = create(TCapabilitiesSchema, { cap: splitEscaped(ct.text.get(name) ?? dflt, ";") });
+      const cap = splitEscaped(ct.text.get(name) ?? dflt, ";");
+      const mask = cap.reduce((m, c) => (CAP_NUMBERS.includes(c) ? m | (1n << BigInt(CAP_NUMBERS.indexOf(c))) : m), 0n);
+      spec[field] = create(TCapabilitiesSchema, { cap, hex: mask.toString(16).padStart(16, "0") });
     },
   });
 }
@@ -991,6 +1029,7 @@ textProp("net", "inherited", {
       cfg: splitEscaped2(ct.text.get("net") ?? "inherited", " ", ";").map((l) =>
         create(TContainerNetOptionSchema, { opt: l[0], arg: l.slice(1) }),
       ),
+      inherited: (ct.text.get("net") ?? "inherited") === "inherited",
     });
   },
 });

@@ -20,7 +20,7 @@ import {
 } from "../../gen/rpc_pb.js";
 import { frame, FrameReader } from "../../src/porto/framing.js";
 import type { Container } from "./container.js";
-import { Daemon } from "./daemon.js";
+import { Daemon, DEFAULT_ULIMIT } from "./daemon.js";
 import { PortoError } from "./errors.js";
 import { handle, type Conn, type Services } from "./handlers.js";
 import { Images, type ImageSeed } from "./images.js";
@@ -44,6 +44,8 @@ export interface PortoDoubleOptions {
   redirectPid?: number;
   /** What Version reports. */
   version?: { tag: string; revision: string };
+  /** portod.conf default_ulimit, as seen in dumped specs (default: this machine kind's portod.conf). */
+  defaultUlimit?: string;
 }
 
 /** What a test can look at (and poke) inside a running double. */
@@ -71,6 +73,7 @@ export async function startPortoDouble(options: PortoDoubleOptions = {}): Promis
     workDir: join(workDir, "porto"),
     superuser: options.superuser ?? (typeof process.getuid === "function" && process.getuid() === 0),
     stopTimeoutMs: options.stopTimeoutMs ?? 30_000,
+    defaultUlimit: options.defaultUlimit ?? DEFAULT_ULIMIT,
     redirectPid: options.redirectPid,
     logRotateMs: options.logRotateMs,
   });

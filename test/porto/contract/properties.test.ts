@@ -127,6 +127,42 @@ contract("container properties", (t) => {
     assert.equal(await c.get(name, "umask"), "022");
   });
 
+  it("prints ulimit items each followed by `; ` and bind with its flags column even when empty", async () => {
+    const c = await t().connect();
+    const name = t().name("lists");
+    await c.call({ create: { name } });
+    await c.set(name, "ulimit", "nproc: 100 200; core: unlimited");
+    assert.equal(await c.get(name, "ulimit"), "nproc: 100 200; core: unlimited unlimited; ");
+    assert.equal(await c.code({ setProperty: { name, property: "ulimit", value: "bogus: 1" } }), EError.InvalidValue);
+    await c.set(name, "bind", "/tmp /mnt ro; /var/tmp /x");
+    assert.equal(await c.get(name, "bind"), "/tmp /mnt ro;/var/tmp /x ");
+    await c.set(name, "capabilities", "CHOWN;KILL");
+    assert.equal(await c.get(name, "capabilities"), "CHOWN;KILL");
+  });
+
+  it("dumps typed spec details: capability hex mask, net inherited flag, inherited default ulimits, resolv_conf", async () => {
+    const c = await t().connect();
+    const name = t().name("dump");
+    await c.call({ create: { name } });
+    await c.set(name, "ulimit", "nproc: 100 200");
+    await c.set(name, "capabilities", "CHOWN;KILL");
+    await c.set(name, "net", "none");
+    const rsp = await c.call({
+      ListContainersBy: { filters: [{ name }], fieldOptions: { properties: ["ulimit", "capabilities", "net", "resolv_conf"] } },
+    });
+    const spec = rsp.ListContainersBy!.containers[0].spec!;
+    assert.equal(spec.capabilities!.hex, "0000000000000021");
+    assert.deepEqual(
+      spec.net!.cfg.map((o) => o.opt),
+      ["none"],
+    );
+    assert.equal(spec.net!.inherited, false);
+    const [own, ...rest] = spec.ulimit!.ulimit;
+    assert.deepEqual([own.type, own.soft, own.hard, own.inherited], ["nproc", 100n, 200n, false]);
+    assert.ok(rest.every((u) => u.inherited), "portod's default_ulimit entries come marked inherited");
+    assert.equal(spec.resolvConf, "inherit");
+  });
+
   it("keeps private up to 4096 bytes", async () => {
     const c = await t().connect();
     const name = t().name("private");
