@@ -17,14 +17,20 @@ import { createCriServer } from "./cri/server.js";
 import { criRoutes } from "./cri/routes.js";
 import { callLogInterceptor } from "./cri/call-log.js";
 import { loadCniConfig } from "./network/cni-config.js";
+import { ImageStore } from "./images/image-store.js";
+import { openImageRecords } from "./images/image-records.js";
+import { CachedDiskUsage } from "./images/disk-usage.js";
+import { runtimeImages } from "./images/runtime-images.js";
+import type { ImageDeps } from "./cri/image/deps.js";
 import { RuntimeState } from "./runtime/runtime-state.js";
-import { portoImageResolver } from "./runtime/images.js";
 import type { RuntimeDeps } from "./runtime/deps.js";
 
 /** How long a Status call waits for portod before calling the runtime not ready. */
 const PING_TIMEOUT_MS = 5_000;
 /** How often start-up reconciliation is retried while portod does not answer. */
 const RECONCILE_RETRY_MS = 5_000;
+/** How long a measured disk usage of the image store is reused by ImageFsInfo. */
+const DISK_USAGE_TTL_MS = 10_000;
 /** How long calls in flight may run on after SIGTERM. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -119,10 +125,38 @@ export async function main(argv: string[]): Promise<void> {
     await log.close();
     process.exit(1);
   }
+  // Images: portod's store, plus records of what it cannot keep (requested
+  // names, manifest digests). Unreadable records are fatal like the others.
+  let image: ImageDeps;
+  try {
+    const records = await openImageRecords(config.portoshim.stateDir, (file, err) =>
+      logger.warn({ file, err: err.message }, "unreadable image record set aside"),
+    );
+    image = {
+      images: new ImageStore({
+        porto,
+        imagesDir: config.porto.imagesDir,
+        records,
+        registries: config.images.registries,
+        pauseImage: config.images.pauseImage,
+        pullTimeoutMs: config.images.pullTimeoutMs,
+        logger,
+      }),
+      imageStoreUsage: new CachedDiskUsage(config.porto.imagesDir, DISK_USAGE_TTL_MS),
+      volumesUsage: new CachedDiskUsage(config.portoshim.volumesDir, DISK_USAGE_TTL_MS),
+    };
+  } catch (err) {
+    logger.error({ err: (err as Error).message }, "cannot read the image records");
+    process.stderr.write(`portoshim: cannot read the image records: ${(err as Error).message}\n`);
+    await log.close();
+    process.exit(1);
+  }
+
   const runtime: RuntimeDeps = {
     porto,
     state,
-    images: portoImageResolver(porto),
+    // CreateContainer needs the whole image config (WORKDIR, USER, StopSignal), which only src/images reads.
+    images: runtimeImages(image.images, config.images.pauseImage),
     logger,
     volumesDir: config.portoshim.volumesDir,
     runtimeHandlers: [config.porto.runtimeName],
@@ -140,6 +174,7 @@ export async function main(argv: string[]): Promise<void> {
       },
       loadCniConfig: () => loadCniConfig(config.cni.confDir),
       redactedConfig: () => redactConfig(config),
+      image,
       runtime,
     }),
   });

@@ -2,7 +2,7 @@
  * Which handler answers which CRI method. Methods not listed here answer
  * UNIMPLEMENTED (connect's router fills them in), never UNKNOWN.
  */
-import type { ConnectRouter } from "@connectrpc/connect";
+import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
 import { ImageService, RuntimeService } from "../../gen/runtime/v1/api_pb.js";
 import { version } from "./runtime/version.js";
 import type { VersionDeps } from "./runtime/version.js";
@@ -22,11 +22,19 @@ import { listContainers } from "./runtime/list-containers.js";
 import { containerStatus } from "./runtime/container-status.js";
 import { updateRuntimeConfig } from "./runtime/update-runtime-config.js";
 import type { RuntimeDeps } from "../runtime/deps.js";
+import type { ImageDeps } from "./image/deps.js";
+import { listImages, streamImages } from "./image/list-images.js";
+import { imageStatus } from "./image/image-status.js";
+import { pullImage } from "./image/pull-image.js";
+import { removeImage } from "./image/remove-image.js";
+import { imageFsInfo } from "./image/image-fs-info.js";
 
 export type CriDeps = VersionDeps &
   StatusDeps & {
     /** The pod and container lifecycle: records, Porto, images. */
     runtime: RuntimeDeps;
+    /** The ImageService: portod's image store, the image records, store usage. */
+    image: ImageDeps;
   };
 
 export function criRoutes(deps: CriDeps): (router: ConnectRouter) => void {
@@ -48,6 +56,18 @@ export function criRoutes(deps: CriDeps): (router: ConnectRouter) => void {
       containerStatus: (req) => containerStatus(deps.runtime, req),
       updateRuntimeConfig: (req) => updateRuntimeConfig(deps.runtime, req),
     });
-    router.service(ImageService, {});
+    router.service(ImageService, imageService(deps.image));
+  };
+}
+
+/** The ImageService's handlers. */
+export function imageService(deps: ImageDeps): ServiceImpl<typeof ImageService> {
+  return {
+    listImages: (req) => listImages(deps, req),
+    streamImages: (req) => streamImages(deps, req),
+    imageStatus: (req) => imageStatus(deps, req),
+    pullImage: (req, ctx) => pullImage(deps, req, ctx.signal),
+    removeImage: (req) => removeImage(deps, req),
+    imageFsInfo: () => imageFsInfo(deps),
   };
 }
