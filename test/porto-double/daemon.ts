@@ -25,7 +25,7 @@ export interface DaemonOptions {
   superuser: boolean;
   /** Default stop timeout when a stop request carries none (portod: 30 s). */
   stopTimeoutMs: number;
-  /** portod.conf `container { default_ulimit }`: limits every container inherits. */
+  /** The root container's ulimits (portod.conf default_ulimit and portod's own): every container inherits them. */
   defaultUlimit: string;
   /** How often running containers' stdout/stderr are rotated at stdout_limit (portod's log_rotate_ms: 1 s); 0 never. */
   logRotateMs?: number;
@@ -33,8 +33,11 @@ export interface DaemonOptions {
   redirectPid?: number;
 }
 
-/** default_ulimit of the portod this double was checked against (/etc/portod.conf on this machine kind). */
-export const DEFAULT_ULIMIT = "core: 0 unlimited; nofile: 8192 16384; memlock: 8M 8M";
+/**
+ * The root container's ulimits on the portod this double was checked against: portod.conf's
+ * default_ulimit on this machine kind, plus the nproc limit portod adds itself.
+ */
+export const DEFAULT_ULIMIT = "core: 0 unlimited; nofile: 8192 16384; memlock: 8M 8M; nproc: 16384 16384";
 
 /** A connection as the life cycle sees it: waiters and the weak containers it created. */
 export interface Client extends WaitClient {

@@ -967,10 +967,16 @@ textProp("ulimit", "", {
     }
     ct.text.set("ulimit", formatUlimits(list));
   },
-  /** TContainer::GetUlimit: own limits, then portod's default_ulimit for the rest, marked inherited. */
+  /** TContainer::GetUlimit: own limits, then the parents' and the root's for the rest, marked inherited. */
   dumpSpec: (ct, spec, d) => {
     const own = parseUlimits(ct.text.get("ulimit") ?? "");
-    const inherited = parseUlimits(d.options.defaultUlimit).filter((u) => !own.some((o) => o.type === u.type));
+    const inherited: Ulimit[] = [];
+    const sources = [];
+    for (let p = ct.parent; p && !p.isRoot; p = p.parent) sources.push(p.text.get("ulimit") ?? "");
+    sources.push(d.options.defaultUlimit);
+    for (const src of sources)
+      for (const u of parseUlimits(src))
+        if (!own.some((o) => o.type === u.type) && !inherited.some((o) => o.type === u.type)) inherited.push(u);
     spec.ulimit = create(TContainerUlimitsSchema, {
       ulimit: [...own.map((u) => [u, false] as const), ...inherited.map((u) => [u, true] as const)].map(([u, inh]) => {
         const m = create(TContainerUlimitSchema, { type: u.type });

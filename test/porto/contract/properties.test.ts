@@ -163,6 +163,18 @@ contract("container properties", (t) => {
     assert.equal(spec.resolvConf, "inherit");
   });
 
+  it("dumps a parent's ulimit in a child's spec as inherited", async () => {
+    const c = await t().connect();
+    const p = t().name("ulimitparent");
+    await c.call({ create: { name: p } });
+    await c.set(p, "ulimit", "stack: 1M 2M");
+    await c.call({ create: { name: `${p}/kid` } });
+    const rsp = await c.call({ ListContainersBy: { filters: [{ name: `${p}/kid` }], fieldOptions: { properties: ["ulimit"] } } });
+    const stack = rsp.ListContainersBy!.containers[0].spec!.ulimit!.ulimit.find((u) => u.type === "stack");
+    assert.deepEqual([stack?.soft, stack?.hard, stack?.inherited], [1n << 20n, 2n << 20n, true]);
+    assert.equal(await c.get(`${p}/kid`, "ulimit"), "", "the text property shows only the container's own");
+  });
+
   it("keeps private up to 4096 bytes", async () => {
     const c = await t().connect();
     const name = t().name("private");
