@@ -102,6 +102,39 @@ contract("wait and AsyncWait", (t) => {
     assert.equal(hasField(push, "timestamp"), false);
   });
 
+  it("pushes one message per matching existing container (wildcards) or label (label patterns) on registration", async () => {
+    const c = await t().connect();
+    const p = t().name("reg");
+    await c.call({ create: { name: p } });
+    await c.call({ create: { name: `${p}/a` } });
+    await c.call({ create: { name: `${p}/b` } });
+    await c.call({ SetLabel: { name: `${p}/a`, label: "TEST.x", value: "1" } });
+    await c.call({ SetLabel: { name: `${p}/a`, label: "TEST.y", value: "2" } });
+    await c.call({ SetLabel: { name: `${p}/a`, label: "OTHER.z", value: "3" } });
+    let before = c.log.length;
+    await c.call({ AsyncWait: { name: [`${p}/*`] } });
+    assert.deepEqual(
+      c.log.slice(before).map((m) => (m.kind === "push" ? `${m.response.AsyncWait!.name}:${m.response.AsyncWait!.state}` : "reply")),
+      [`${p}/a:stopped`, `${p}/b:stopped`, "reply"],
+    );
+    before = c.log.length;
+    await c.call({ AsyncWait: { name: [`${p}/a`], label: ["TEST.*"] } });
+    assert.deepEqual(
+      c.log.slice(before).map((m) => (m.kind === "push" ? `${m.response.AsyncWait!.label}=${m.response.AsyncWait!.value}` : "reply")),
+      ["TEST.x=1", "TEST.y=2", "reply"],
+    );
+  });
+
+  it("answers a sync wait on several names with the first already waitable", async () => {
+    const c = await t().connect();
+    const busy = t().name("multi-busy");
+    const idle = t().name("multi-idle");
+    await startSleeper(c, busy);
+    await c.call({ create: { name: idle } });
+    const rsp = await c.call({ wait: { name: [busy, idle], timeoutMs: 2000 } });
+    assert.deepEqual([rsp.wait!.name, rsp.wait!.state], [idle, "stopped"]);
+  });
+
   it("pushes state changes between a request and its reply on the same connection", async () => {
     const c = await t().connect();
     const name = t().name("between");
