@@ -1,10 +1,15 @@
 /**
  * What every Porto container the shim creates carries, whatever the mapping
  * put in its spec: the CRI.managed label, by which the shim finds its own
- * containers and leaves every other one alone, and an aging_time long enough
- * that portod never destroys an exited container by itself (its default is a
- * day; CRI keeps exited containers until RemoveContainer).
+ * containers and leaves every other one alone; the CRI.instance label, which
+ * names the state directory whose records describe it, so that a second shim
+ * on the same portod (a test, a misconfigured node) never takes the first
+ * one's containers for orphans and destroys them; and an aging_time long
+ * enough that portod never destroys an exited container by itself (its
+ * default is a day; CRI keeps exited containers until RemoveContainer).
  */
+import { createHash } from "node:crypto";
+import { resolve } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { TContainerSpecSchema, TStringMap_TStringMapEntrySchema, TStringMapSchema } from "../../gen/rpc_pb.js";
@@ -18,10 +23,19 @@ import { MANAGED_LABEL, MANAGED_VALUE } from "../mapping/porto-names.js";
  */
 export const KEEP_DEAD_SECONDS = 0xffffffffn;
 
-export function ownedSpec(init: MessageInitShape<typeof TContainerSpecSchema>): TContainerSpec {
+/** Label naming the shim instance (its state directory) that owns a container. */
+export const INSTANCE_LABEL = "CRI.instance";
+
+/** The CRI.instance value of a state directory: 16 hex digits of its path's SHA-256. */
+export function instanceTag(stateDir: string): string {
+  return createHash("sha256").update(resolve(stateDir)).digest("hex").slice(0, 16);
+}
+
+export function ownedSpec(init: MessageInitShape<typeof TContainerSpecSchema>, instance: string): TContainerSpec {
   const spec = create(TContainerSpecSchema, init);
-  const labels = (spec.labels?.map ?? []).filter((e) => e.key !== MANAGED_LABEL);
+  const labels = (spec.labels?.map ?? []).filter((e) => e.key !== MANAGED_LABEL && e.key !== INSTANCE_LABEL);
   labels.push(create(TStringMap_TStringMapEntrySchema, { key: MANAGED_LABEL, val: MANAGED_VALUE }));
+  labels.push(create(TStringMap_TStringMapEntrySchema, { key: INSTANCE_LABEL, val: instance }));
   // A new container has no labels to merge with: the map is the whole set.
   spec.labels = create(TStringMapSchema, { map: labels });
   spec.weak = false;

@@ -35,6 +35,7 @@ import type { PortoClient } from "../porto/client.js";
 import { RecordStore } from "../store/record-store.js";
 import type { PortoFacts } from "./container-state.js";
 import { KeyedLock } from "./keyed-lock.js";
+import { INSTANCE_LABEL, instanceTag } from "./owned-spec.js";
 import { containerConfigOf, podConfigOf } from "./records.js";
 import type { ContainerRecord, PodRecord } from "./records.js";
 
@@ -78,6 +79,8 @@ export class RuntimeState {
   readonly locks = new KeyedLock();
   /** Pod CIDR last given by UpdateRuntimeConfig. */
   podCidr = "";
+  /** This shim's CRI.instance label value (see owned-spec.ts). */
+  readonly instance: string;
 
   private readonly porto: PortoClient;
   private readonly log: Logger;
@@ -93,6 +96,7 @@ export class RuntimeState {
   constructor(options: RuntimeStateOptions) {
     this.porto = options.porto;
     this.log = options.logger;
+    this.instance = instanceTag(options.stateDir);
     const onCorrupt = (file: string, err: Error) =>
       this.log.error({ file, err: err.message }, "unreadable record set aside as *.corrupt");
     this.pods = new RecordStore<PodRecord>({ dir: join(options.stateDir, "pods"), onCorrupt });
@@ -242,7 +246,12 @@ export class RuntimeState {
    * is simply missing from the map.
    */
   async portoFacts(names?: string[]): Promise<Map<string, PortoFacts>> {
-    const labels = { map: [{ key: MANAGED_LABEL, val: MANAGED_VALUE }] };
+    const labels = {
+      map: [
+        { key: MANAGED_LABEL, val: MANAGED_VALUE },
+        { key: INSTANCE_LABEL, val: this.instance },
+      ],
+    };
     const filters = (names ?? [ALL_SHIM_CONTAINERS]).map((name) => ({ name, labels }));
     const out = new Map<string, PortoFacts>();
     if (filters.length === 0) return out;
@@ -259,9 +268,10 @@ export class RuntimeState {
   // ---- start-up
 
   /**
-   * Finishes what a crash left half-made. Pods and containers Porto has
-   * without a record are destroyed (the shim writes the record first, so such
-   * a container was never handed out); records without a Porto container are
+   * Finishes what a crash left half-made. Pods and containers of this
+   * instance that Porto has without a record are destroyed (the shim writes
+   * the record first, so such a container was never handed out); those of
+   * another state directory are not looked at. Records without a Porto container are
    * dropped with their files. Safe to run again if it fails half-way, and
    * while calls are served: it only drops records that were on disk at
    * load(), and a container being created has its record before it exists.

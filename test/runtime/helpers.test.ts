@@ -8,7 +8,7 @@ import { matchesLabels } from "../../src/runtime/filters.js";
 import { criSignal } from "../../src/runtime/views.js";
 import { parseSignal } from "../../src/runtime/interim-spec.js";
 import { encodePodConfig, nowNs, podConfigOf } from "../../src/runtime/records.js";
-import { ownedSpec, KEEP_DEAD_SECONDS } from "../../src/runtime/owned-spec.js";
+import { INSTANCE_LABEL, KEEP_DEAD_SECONDS, instanceTag, ownedSpec } from "../../src/runtime/owned-spec.js";
 import { MANAGED_LABEL } from "../../src/mapping/porto-names.js";
 
 test("KeyedLock runs sections of one key one at a time, other keys in parallel, and survives failures", async () => {
@@ -63,8 +63,12 @@ test("nowNs strictly increases", () => {
 });
 
 test("every shim container is labelled as the shim's and kept when dead", () => {
-  const spec = ownedSpec({ name: "k8s-x", labels: { map: [{ key: "A.b", val: "c" }, { key: MANAGED_LABEL, val: "other" }] } });
-  assert.deepEqual(spec.labels?.map.map((e) => [e.key, e.val]), [["A.b", "c"], [MANAGED_LABEL, "portoshim"]]);
+  const tag = instanceTag("/var/lib/portoshim");
+  assert.match(tag, /^[0-9a-f]{16}$/);
+  assert.equal(instanceTag("/var/lib/portoshim/"), tag, "the same directory however spelled");
+  assert.notEqual(instanceTag("/tmp/other"), tag);
+  const spec = ownedSpec({ name: "k8s-x", labels: { map: [{ key: "A.b", val: "c" }, { key: MANAGED_LABEL, val: "other" }] } }, tag);
+  assert.deepEqual(spec.labels?.map.map((e) => [e.key, e.val]), [["A.b", "c"], [MANAGED_LABEL, "portoshim"], [INSTANCE_LABEL, tag]]);
   assert.equal(spec.agingTime, KEEP_DEAD_SECONDS);
   assert.equal(spec.weak, false);
 });

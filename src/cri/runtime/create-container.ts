@@ -82,7 +82,7 @@ export async function createContainer(deps: RuntimeDeps, req: CreateContainerReq
       await state.beginCreateContainer(record, config);
       try {
         await mkdir(rootPath, { recursive: true, mode: 0o755 });
-        await deps.porto.createFromSpec(ownedSpec(built.spec), { volumes: built.volumes });
+        await deps.porto.createFromSpec(ownedSpec(built.spec, state.instance), { volumes: built.volumes });
       } catch (err) {
         await undo(deps, record, err);
         throw err;

@@ -57,7 +57,7 @@ export async function runPodSandbox(deps: RuntimeDeps, req: RunPodSandboxRequest
         record.ips = net.ips;
         await state.updatePod(record);
       }
-      const spec = ownedSpec(podSpec({ podId: id, config, netns: record.netnsPath }));
+      const spec = ownedSpec(podSpec({ podId: id, config, netns: record.netnsPath }), state.instance);
       await deps.porto.createFromSpec(spec, { start: true });
     } catch (err) {
       await undo(deps, record, config, err);

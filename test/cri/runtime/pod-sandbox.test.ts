@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { NamespaceMode, PodSandboxState } from "../../../gen/runtime/v1/api_pb.js";
 import { MANAGED_LABEL, podPortoName } from "../../../src/mapping/porto-names.js";
-import { KEEP_DEAD_SECONDS } from "../../../src/runtime/owned-spec.js";
+import { INSTANCE_LABEL, KEEP_DEAD_SECONDS } from "../../../src/runtime/owned-spec.js";
 import { podConfig, startShim } from "./harness.js";
 import type { Shim } from "./harness.js";
 
@@ -35,6 +35,7 @@ describe("RunPodSandbox", () => {
     assert.ok(ct, "the pod's Porto container exists");
     assert.equal(ct.state, "meta");
     assert.equal(ct.labels.get(MANAGED_LABEL), "portoshim");
+    assert.equal(ct.labels.get(INSTANCE_LABEL), shim.state.instance);
     assert.equal(ct.agingTimeMs, Number(KEEP_DEAD_SECONDS) * 1000);
     assert.equal(ct.weak, false);
     const st = await shim.rt.podSandboxStatus({ podSandboxId: id });

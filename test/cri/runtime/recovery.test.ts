@@ -15,6 +15,7 @@ import { EError } from "../../../gen/rpc_pb.js";
 import { newId } from "../../../src/mapping/ids.js";
 import { containerPortoName, podPortoName } from "../../../src/mapping/porto-names.js";
 import { RECORD_VERSION, encodePodConfig } from "../../../src/runtime/records.js";
+import { INSTANCE_LABEL } from "../../../src/runtime/owned-spec.js";
 import type { ContainerRecord, PodRecord } from "../../../src/runtime/records.js";
 import { ctrConfig, podConfig, startShim } from "./harness.js";
 import type { Shim } from "./harness.js";
@@ -113,9 +114,12 @@ describe("start-up reconciliation", () => {
     assert.equal((await shim.rt.podSandboxStatus({ podSandboxId: live })).status?.id, live, "the live pod stays");
   });
 
-  test("destroys owned Porto containers without a record, and nothing else", async () => {
+  test("destroys this instance's Porto containers without a record, and nothing else", async () => {
     const orphanPod = podPortoName(newId());
-    const owned = { map: [{ key: "CRI.managed", val: "portoshim" }] };
+    const owned = { map: [{ key: "CRI.managed", val: "portoshim" }, { key: INSTANCE_LABEL, val: shim.state.instance }] };
+    // Another portoshim on the same portod, with a state dir of its own: not an orphan of ours.
+    const otherShims = podPortoName(newId());
+    await shim.porto.createFromSpec({ name: otherShims, labels: { map: [owned.map[0], { key: INSTANCE_LABEL, val: "0123456789abcdef" }] } });
     await shim.porto.createFromSpec({ name: orphanPod, labels: owned }, { start: true });
     const live = (await shim.rt.runPodSandbox({ config: podConfig() })).podSandboxId;
     const orphanChild = containerPortoName(live, newId());
@@ -128,7 +132,9 @@ describe("start-up reconciliation", () => {
     assert.equal(shim.double.state.containers.has(orphanChild), false);
     assert.equal(shim.double.state.containers.has(podPortoName(live)), true);
     assert.equal(shim.double.state.containers.has(notOurs), true, "a container without the label is not the shim's");
+    assert.equal(shim.double.state.containers.has(otherShims), true, "nor one of another state directory");
     await shim.porto.destroy(notOurs);
+    await shim.porto.destroy(otherShims);
   });
 
   test("reconciling while a pod is being created leaves it alone", async () => {

@@ -10,7 +10,14 @@ import assert from "node:assert/strict";
 import { EError } from "../../../gen/rpc_pb.js";
 import { contract } from "./targets.js";
 
-const OWNED = { map: [{ key: "CRI.managed", val: "portoshim" }] };
+const OWNED = {
+  map: [
+    { key: "CRI.managed", val: "portoshim" },
+    { key: "CRI.instance", val: "0123456789abcdef" },
+  ],
+};
+/** Managed, but by a shim with another state directory. */
+const OTHER = { map: [OWNED.map[0], { key: "CRI.instance", val: "fedcba9876543210" }] };
 
 contract("pod and container lifecycle", (t) => {
   it("keeps aging_time 2^32-1 s as given (the shim's 'never age out'), on the spec and the property", async () => {
@@ -56,7 +63,7 @@ contract("pod and container lifecycle", (t) => {
     assert.equal(await c.get(name, "state"), "running");
   });
 
-  it("finds pods and their children by prefix mask plus label in one ListContainersBy, with state and times", async () => {
+  it("finds pods and their children by prefix mask plus labels (all must match) in one ListContainersBy, with state and times", async () => {
     const c = await t().connect();
     const pod = t().name("view");
     await c.call({ CreateFromSpec: { container: { name: pod, labels: OWNED }, start: true } });
@@ -65,6 +72,7 @@ contract("pod and container lifecycle", (t) => {
     });
     await c.call({ CreateFromSpec: { container: { name: `${pod}/b`, labels: OWNED } } });
     await c.call({ CreateFromSpec: { container: { name: `${pod}/foreign` } } });
+    await c.call({ CreateFromSpec: { container: { name: `${pod}/other`, labels: OTHER } } });
     assert.equal(await c.waitFor(`${pod}/a`), "dead");
     const rsp = await c.call({
       ListContainersBy: {
