@@ -34,7 +34,7 @@ const path = process.argv[1];
 function dial(port, hosts, cb) {
   const host = hosts[0];
   const t = net.connect({ host, port, allowHalfOpen: true });
-  const fail = (err) => hosts.length > 1 ? dial(port, hosts.slice(1), cb) : cb(err);
+  const fail = (err) => hosts.length > 1 ? dial(port, hosts.slice(1), (e2, t2) => cb(e2 ? err : null, t2)) : cb(err);
   t.once("error", fail);
   t.once("connect", () => { t.off("error", fail); cb(null, t); });
 }
@@ -184,7 +184,8 @@ function dialLocal(port: number, hosts: string[]): Promise<Socket> {
     });
     s.once("error", (err) => {
       s.destroy();
-      if (hosts.length > 1) dialLocal(port, hosts.slice(1)).then(resolve, reject);
+      // Report the IPv4 failure: it is the one people look for ("127.0.0.1:80 refused").
+      if (hosts.length > 1) dialLocal(port, hosts.slice(1)).then(resolve, () => reject(err));
       else reject(err);
     });
   });

@@ -5,8 +5,9 @@
  * which shares the container's root, mounts and PID, IPC, UTS and network
  * namespaces (this is how `portoctl shell` gets "inside" a container); it is
  * in its own cgroup nested in the container's, so the container's limits
- * apply, and it gets the container's user and group (copied) and environment
- * and working directory (inherited through isolate=false). argv runs as is:
+ * apply; it gets the container's user, group and capabilities (copied),
+ * environment and working directory (inherited through isolate=false) and
+ * seccomp profile (portod applies the nearest ancestor's). argv runs as is:
  * no shell, so images without one work. Its stdio are FIFOs the shim holds
  * (fifo-stdio.ts) or a terminal (pty.ts), handed to portod as /dev/fd/N.
  *
@@ -73,7 +74,7 @@ export class PortoExecBackend implements ExecBackend {
   async exec(containerId: string, argv: string[], io: StdioStreams): Promise<number> {
     if (argv.length === 0 || argv[0] === "") throw new ExecError("the command is empty", "invalid");
     const target = await this.locator.container(containerId);
-    const props = await this.properties(target.portoName, ["state", "user", "group"]);
+    const props = await this.properties(target.portoName, ["state", "user", "group", "capabilities", "capabilities_ambient"]);
     if (props.state !== "running") {
       throw new ExecError(`container ${target.id} is not running (Porto state ${props.state})`, "not-running");
     }
@@ -109,6 +110,12 @@ export class PortoExecBackend implements ExecBackend {
         stderrPath: paths.stderrPath,
         user: props.user,
         group: props.group,
+        // portod 5.3.59 gives an isolate=false child its default set whatever the parent's (a
+        // container with every capability dropped would get a8ec77fb in exec); set explicitly it
+        // gets exactly them (contract exec.test.ts). Seccomp needs nothing: portod applies the
+        // nearest ancestor's profile.
+        capabilities: capabilityList(props.capabilities),
+        capabilitiesAmbient: capabilityList(props.capabilities_ambient),
         // containerd sets TERM for a terminal exec; everything else comes from the container.
         env: io.tty ? { var: [{ name: "TERM", value: "xterm" }] } : undefined,
       });
@@ -197,6 +204,12 @@ export class PortoExecBackend implements ExecBackend {
     }
     return out;
   }
+}
+
+/** portod's "A;B;C" capability text as a spec field; undefined leaves the default. */
+function capabilityList(text: string | undefined): { cap: string[] } | undefined {
+  if (text === undefined) return undefined;
+  return { cap: text.split(";").filter((c) => c !== "") };
 }
 
 function portoMessage(err: unknown): string {

@@ -4,11 +4,14 @@
  *   and that works for FIFOs already unlinked from the file system;
  * - an isolate=false child shares its parent's PID and network namespaces and
  *   inherits its environment and working directory;
- * - a weak child dies with the connection that created it.
+ * - a weak child dies with the connection that created it;
+ * - an isolate=false child does NOT get its parent's capabilities by default
+ *   (portod gives it its own default set), but exactly them when they are set
+ *   on it, which is why exec copies them.
  */
 import { it } from "node:test";
 import assert from "node:assert/strict";
-import { readlinkSync } from "node:fs";
+import { readFileSync, readlinkSync } from "node:fs";
 import { EError } from "../../../gen/rpc_pb.js";
 import { openFifoStdio } from "../../../src/streaming/fifo-stdio.js";
 import { contract } from "./targets.js";
@@ -105,5 +108,23 @@ contract("exec inside a container", (t) => {
     }
     assert.equal(await c.code({ getProperty: { name: child, property: "state" } }), EError.ContainerDoesNotExist);
     assert.equal(await c.get(parent, "state"), "running");
+  });
+
+  it("capabilities: a child's default ignores the parent's; copied, they match the main process", async (ctx) => {
+    if (t().kind === "double") return ctx.skip("the double does not model capabilities");
+    const c = await t().connect();
+    const parent = t().name("caps");
+    const caps = "CHOWN;KILL";
+    await c.call({ CreateFromSpec: { container: { name: parent, command: "sleep 1000", capabilities: { cap: caps.split(";") } }, start: true } });
+    const capEff = (pid: string) => /CapEff:\s*(\w+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1];
+    const main = capEff(await c.get(parent, "root_pid"));
+    assert.equal(main, "0000000000000021");
+    const run = async (suffix: string, capabilities?: { cap: string[] }) => {
+      const name = `${parent}/${suffix}`;
+      await c.call({ CreateFromSpec: { container: { name, isolate: false, command: "sleep 1000", capabilities }, start: true } });
+      return capEff(await c.get(name, "root_pid"));
+    };
+    assert.notEqual(await run("default"), main, "portod's default for the child is not the parent's set");
+    assert.equal(await run("copied", { cap: caps.split(";") }), main);
   });
 });
