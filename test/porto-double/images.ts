@@ -31,8 +31,10 @@ export interface ImageSeed {
   /** Entrypoint + Cmd merged, as Porto exposes them (default: from `config`, as portod's ParseConfig). */
   cmd?: string[];
   env?: string[];
-  /** "sha256:<hex>" of the image's manifest: pulling `repo:<it>` gets this image. */
+  /** "sha256:<hex>" of the image's manifest: pulling `repo:<it>` gets this image (default: of `manifest`). */
   manifestDigest?: string;
+  /** The manifest as the registry serves it, stored as manifest.json (default: one made up from the seed). */
+  manifest?: string;
   /** The image config blob (OCI/Docker JSON) stored as config.json; the id defaults to its sha256. */
   config?: Record<string, unknown>;
   /** How long a pull of this image takes. */
@@ -108,6 +110,8 @@ interface StoredImage {
   id: string;
   /** config.json as written. */
   configJson: string;
+  /** manifest.json as written, when the seed had one. */
+  manifest?: string;
   tags: string[];
   layers: string[];
   size: bigint;
@@ -130,6 +134,9 @@ export class Images {
   }
 
   addToCatalogue(seed: ImageSeed): void {
+    if (seed.manifest && !seed.manifestDigest) {
+      seed = { ...seed, manifestDigest: `sha256:${createHash("sha256").update(seed.manifest).digest("hex")}` };
+    }
     const r = parseImageName(seed.name);
     const full = r.defaultRepository && r.registry !== DOCKER_REGISTRY_HOST ? `${repoName(r, "")}:${r.tag}` : `${repoName(r)}:${r.tag}`;
     this.catalogue.set(full, seed);
@@ -155,6 +162,7 @@ export class Images {
       img = {
         id,
         configJson,
+        manifest: seed.manifest,
         tags: [],
         layers: seed.layers ?? [createHash("sha256").update("layer:" + full).digest("hex")],
         size: BigInt(seed.size ?? 1024),
@@ -194,7 +202,7 @@ export class Images {
       config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: `sha256:${img.id}`, size: img.configJson.length },
       layers: img.layers.map((l) => ({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: `sha256:${l}`, size: Number(img.size) })),
     };
-    writeFileSync(join(dir, "manifest.json"), JSON.stringify(manifest));
+    writeFileSync(join(dir, "manifest.json"), img.manifest ?? JSON.stringify(manifest));
     const names: Record<string, string[]> = {};
     for (const t of img.tags) {
       const colon = t.indexOf(":", t.lastIndexOf("/"));

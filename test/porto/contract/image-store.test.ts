@@ -38,13 +38,20 @@ function labImage(): LabImage | undefined {
   }
 }
 
+const sha256 = (b: string | Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 const CONFIG = { architecture: "amd64", os: "linux", config: { Cmd: ["sh"], Env: ["PATH=/bin"], User: "1002", WorkingDir: "/w" } };
+const MANIFEST = JSON.stringify({
+  schemaVersion: 2,
+  mediaType: "application/vnd.oci.image.manifest.v1+json",
+  config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256(JSON.stringify(CONFIG)), size: 1 },
+  layers: [],
+});
 const SEEDED: LabImage = {
   ref: "gcr.io/k8s-staging-cri-tools/test-image-2:latest",
-  manifest: `sha256:${"4b".repeat(32)}`,
-  config: `sha256:${createHash("sha256").update(JSON.stringify(CONFIG)).digest("hex")}`,
+  manifest: sha256(MANIFEST),
+  config: sha256(JSON.stringify(CONFIG)),
 };
-const SEEDS: ImageSeed[] = [{ name: SEEDED.ref, manifestDigest: SEEDED.manifest, config: CONFIG }];
+const SEEDS: ImageSeed[] = [{ name: SEEDED.ref, manifest: MANIFEST, config: CONFIG }];
 
 const lab = labImage();
 
@@ -79,15 +86,16 @@ contract(
       }
     });
 
-    it("keeps the config blob in <place>/porto_docker/v1/images/<id[0:2]>/<id>/config.json, its sha256 the id", async () => {
+    it("keeps the config blob in <place>/porto_docker/v1/images/<id[0:2]>/<id>/config.json (its sha256 the id) and the manifest beside it (its sha256 the manifest digest)", async () => {
       const c = await t().connect();
       const want = image(t());
       const img = (await c.call({ pullDockerImage: { name: want.ref } }, 120_000)).pullDockerImage!.image!;
       const file = join(place(t()), "porto_docker", "v1", "images", img.id.slice(0, 2), img.id, "config.json");
       const blob = readFileSync(file);
-      assert.equal(`sha256:${createHash("sha256").update(blob).digest("hex")}`, want.config);
+      assert.equal(sha256(blob), want.config);
       const parsed = JSON.parse(blob.toString("utf8")) as { config?: Record<string, unknown> };
       assert.ok(parsed.config, "the config object is there");
+      assert.equal(sha256(readFileSync(join(file, "..", "manifest.json"))), want.manifest);
     });
 
     it("answers a pull the registry has no manifest for with Unknown and the HTTP status in the message", async () => {
