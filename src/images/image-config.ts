@@ -11,7 +11,12 @@
  * /place/porto_docker). The file is the blob as downloaded, so its sha256 is
  * the image id. Schema 1 images have the v1Compatibility JSON there instead,
  * which carries the same `config` object.
+ *
+ * manifest.json beside it is the image manifest as downloaded too (for a
+ * multi-platform image, the platform's manifest, not the index), so its
+ * sha256 is a manifest digest the image can be pulled by.
  */
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 
@@ -76,6 +81,27 @@ export async function readStoredConfig(
     throw err;
   }
   return parseImageConfig(text);
+}
+
+/**
+ * "sha256:<hex>" of the stored manifest.json, when portod kept a schema 2
+ * manifest (schema 1 manifests are signed, and their digest is not the
+ * file's); undefined otherwise.
+ */
+export async function readStoredManifestDigest(imagesDir: string, idHex: string): Promise<string | undefined> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(join(imagesDir, "v1", "images", idHex.slice(0, 2), idHex, "manifest.json"));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+  try {
+    if ((JSON.parse(bytes.toString("utf8")) as { schemaVersion?: unknown }).schemaVersion !== 2) return undefined;
+  } catch {
+    return undefined;
+  }
+  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 }
 
 /**

@@ -35,7 +35,7 @@ import type { RegistryConfig } from "../config.js";
 import { resolveIdPrefix } from "../mapping/ids.js";
 import { grpcCodeOf, isPortoError } from "../porto/index.js";
 import type { PortoClient } from "../porto/index.js";
-import { configFromPorto, readStoredConfig } from "./image-config.js";
+import { configFromPorto, readStoredConfig, readStoredManifestDigest } from "./image-config.js";
 import type { ImageConfig } from "./image-config.js";
 import { prune, withPull } from "./image-records.js";
 import type { ImageRecord, ImageRecords } from "./image-records.js";
@@ -111,12 +111,21 @@ export interface ResolvedImage {
   portoNames: string[];
 }
 
+/** What portod keeps beside an image that its API does not give. */
+interface StoredFiles {
+  config: ImageConfig;
+  raw?: Record<string, unknown>;
+  /** sha256 of the stored manifest.json. */
+  manifestDigest?: string;
+}
+
 /** A place's docker store is `<place>/porto_docker`; portod's default place is /place. */
 const DEFAULT_PLACE = "/place";
 
 export class ImageStore {
   private readonly pulls = new PullCoordinator<ResolvedImage>();
-  private readonly configs = new Map<string, { config: ImageConfig; raw?: Record<string, unknown> }>();
+  /** What portod stored beside each image (immutable per id). */
+  private readonly stored = new Map<string, StoredFiles>();
   private readonly http: HttpFetch;
   private readonly log: Logger;
   /** The `place` for portod requests; undefined for the default place. */
@@ -205,7 +214,7 @@ export class ImageStore {
       if (!isPortoError(err, EError.DockerImageNotFound)) throw err;
     }
     await this.dropRecord(img.id, "image removed");
-    this.configs.delete(img.id);
+    this.stored.delete(img.id);
     this.log.info({ image: `sha256:${img.id}`, names: img.tags }, "image removed");
     return true;
   }
@@ -246,7 +255,7 @@ export class ImageStore {
           if (img) return img;
         }
       }
-      return undefined;
+      return this.byStoredDigest(ref);
     }
     // crictl passes the short ids it prints; such text also parses as a name.
     if (/^[a-f0-9]+$/.test(refOrId)) return this.byIdPrefix(refOrId);
@@ -278,6 +287,16 @@ export class ImageStore {
     return match.kind === "found" ? images.find((i) => i.id === match.id) : undefined;
   }
 
+  /** An image of the reference's repository whose stored manifest has the reference's digest (pulled before records, or by others). */
+  private async byStoredDigest(ref: ImageReference): Promise<TDockerImage | undefined> {
+    const repository = repositoryOf(ref);
+    for (const img of await this.o.porto.listDockerImages({ place: this.place })) {
+      if (!img.tags.some((t) => fromPortoName(t)?.repository === repository)) continue;
+      if ((await this.storedFiles(img)).manifestDigest === ref.digest) return img;
+    }
+    return undefined;
+  }
+
   private async toResolved(img: TDockerImage): Promise<ResolvedImage> {
     const record = this.o.records.get(img.id);
     const tags = new Set<string>();
@@ -288,7 +307,15 @@ export class ImageStore {
       const asked = record?.names[name];
       for (const n of asked && asked.length > 0 ? asked : [cri.reference]) (cri.kind === "tag" ? tags : digests).add(n);
     }
-    const { config, raw } = await this.configOf(img);
+    const { config, raw, manifestDigest } = await this.storedFiles(img);
+    // Repositories the records know no digest for get the stored manifest's: a
+    // true repo digest (the platform manifest's, for a multi-platform image).
+    if (manifestDigest !== undefined) {
+      for (const t of tags) {
+        const repository = fromPortoName(t)?.repository;
+        if (repository && ![...digests].some((d) => d.startsWith(`${repository}@`))) digests.add(`${repository}@${manifestDigest}`);
+      }
+    }
     const repoTags = [...tags].sort();
     const repoDigests = [...digests].sort();
     return {
@@ -314,19 +341,23 @@ export class ImageStore {
     return tags.includes(pause) || digests.includes(pause);
   }
 
-  /** The stored config (immutable per id, so cached), or what portod's API says when the file is missing. */
-  private async configOf(img: TDockerImage): Promise<{ config: ImageConfig; raw?: Record<string, unknown> }> {
-    const cached = this.configs.get(img.id);
+  /**
+   * The stored config and manifest digest (cached: they never change for an
+   * id), or what portod's API says when the config file is missing.
+   */
+  private async storedFiles(img: TDockerImage): Promise<StoredFiles> {
+    const cached = this.stored.get(img.id);
     if (cached) return cached;
-    let stored;
+    let files: StoredFiles | undefined;
     try {
-      stored = await readStoredConfig(this.o.imagesDir, img.id);
+      const config = await readStoredConfig(this.o.imagesDir, img.id);
+      if (config) files = { ...config, manifestDigest: await readStoredManifestDigest(this.o.imagesDir, img.id) };
     } catch (err) {
       this.log.warn({ image: `sha256:${img.id}`, err: (err as Error).message }, "cannot read the stored image config");
     }
-    if (!stored) return { config: configFromPorto(img.config?.cmd ?? [], img.config?.env ?? []) };
-    this.configs.set(img.id, stored);
-    return stored;
+    if (!files) return { config: configFromPorto(img.config?.cmd ?? [], img.config?.env ?? []) };
+    this.stored.set(img.id, files);
+    return files;
   }
 
   /** Forgets names portod no longer lists for the image (removed by someone else, or moved to another image). */

@@ -95,6 +95,7 @@ export async function resolveManifest(ref: ImageReference, options: ResolveOptio
   const scopes = paths.map((p) => `repository:${p}:pull`);
   let authorization = initialAuthorization(options.credentials);
   const reference = ref.digest ?? ref.tag!;
+  const named = (path: string) => `${host}/${path}${ref.digest ? "@" : ":"}${reference}`;
 
   const get = async (path: string, what: string): Promise<HttpResponse> => {
     const url = `${base}/v2/${path}/manifests/${what}`;
@@ -126,11 +127,11 @@ export async function resolveManifest(ref: ImageReference, options: ResolveOptio
     if (res.status === 401 || res.status === 403) {
       throw new RegistryAuthError(`registry ${host} refused access to ${path} (${res.status})`, res.status);
     }
-    if (res.status !== 200) throw new RegistryError(`registry ${host} answered ${res.status} for ${path}:${reference}`, res.status);
+    if (res.status !== 200) throw new RegistryError(`registry ${host} answered ${res.status} for ${named(path)}`, res.status);
     found = { path, res };
     break;
   }
-  if (!found) throw new RegistryError(`${host}/${ref.path}:${reference} not found in the registry`, 404);
+  if (!found) throw new RegistryError(`${named(ref.path)} not found in the registry`, 404);
 
   const manifestDigest = sha256(found.res.body);
   if (ref.digest !== undefined && manifestDigest !== ref.digest) {
@@ -140,7 +141,7 @@ export async function resolveManifest(ref: ImageReference, options: ResolveOptio
   if (isIndex(body, found.res)) {
     const arch = options.architecture ?? defaultArchitecture();
     const entry = pickPlatform(body, arch);
-    if (!entry) throw new RegistryError(`${host}/${found.path}:${reference} has no manifest for linux/${arch}`, 404);
+    if (!entry) throw new RegistryError(`${named(found.path)} has no manifest for linux/${arch}`, 404);
     const res = await get(found.path, entry);
     if (res.status !== 200) throw new RegistryError(`registry ${host} answered ${res.status} for ${found.path}@${entry}`, res.status);
     if (sha256(res.body) !== entry) throw new DigestMismatchError(`registry ${host} served ${found.path}@${entry} with other content`);

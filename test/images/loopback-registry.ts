@@ -31,6 +31,8 @@ export interface PushedImage {
   /** "sha256:<hex>" of the config: portod's image id. */
   config: string;
   configJson: string;
+  /** The manifest's bytes. */
+  manifestJson: string;
 }
 
 export class LoopbackRegistry {
@@ -91,7 +93,7 @@ export class LoopbackRegistry {
     const m = digest(manifest);
     this.manifests.set(`${path}@${m}`, { body: manifest, type: "application/vnd.oci.image.manifest.v1+json" });
     this.tags.set(`${path}:${tag}`, m);
-    return { manifest: m, config: configDigest, configJson };
+    return { manifest: m, config: configDigest, configJson, manifestJson: manifest };
   }
 
   /** Serves an OCI index under `path:tag` with the given platform manifests (already added). */

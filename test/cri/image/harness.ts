@@ -107,7 +107,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     publish(path, tag, config, seed = {}) {
       const pushed = registry.addImage(path, tag, config);
       const host = seed.name ?? `${registry.host}/${path}:${tag}`;
-      double.state.images.addToCatalogue({ name: host, config, manifestDigest: pushed.manifest, ...seed });
+      double.state.images.addToCatalogue({ name: host, config, manifest: pushed.manifestJson, ...seed });
       return pushed;
     },
     async logText() {

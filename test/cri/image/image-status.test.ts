@@ -107,6 +107,17 @@ describe("ImageStatus", () => {
     assert.ok(!existsSync(record), "the record went with the image");
   });
 
+  test("an image pulled without the shim: its repo digest from the manifest portod stored, and resolvable by it", async () => {
+    const img = h.publish("team/outside", "1", { ...CONFIGS.plain, marker: "outside" });
+    const ref = `${h.registry.host}/team/outside:1`;
+    await h.porto.pullDockerImage({ name: ref });
+    const st = (await h.image.imageStatus({ image: { image: ref } })).image!;
+    assert.deepEqual(st.repoTags, [ref]);
+    assert.deepEqual(st.repoDigests, [`${h.registry.host}/team/outside@${img.manifest}`]);
+    assert.deepEqual((await h.image.imageStatus({ image: { image: st.repoDigests[0]! } })).image, st);
+    assert.equal((await h.image.imageStatus({ image: { image: `${h.registry.host}/team/other@${img.manifest}` } })).image, undefined, "another repository");
+  });
+
   test("an ambiguous id prefix is InvalidArgument; a unique one resolves", async () => {
     for (const [n, id] of [["1", "abc1".padEnd(64, "0")], ["2", "abc2".padEnd(64, "0")]] as const) {
       h.publish("team/prefix", n, { ...CONFIGS.plain, marker: `prefix${n}` }, { id });
