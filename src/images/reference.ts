@@ -120,6 +120,20 @@ function splitDomain(name: string): [string, string] {
   return [first, name.slice(slash + 1)];
 }
 
+/**
+ * The repository `text` names when it gives neither tag nor digest ("busybox",
+ * "r.io:5000/app"), else undefined (also for text that does not parse).
+ * `crictl images busybox` means every busybox image, not busybox:latest.
+ */
+export function bareRepository(text: string): string | undefined {
+  if (text.includes("@") || text.lastIndexOf(":") > text.lastIndexOf("/")) return undefined;
+  try {
+    return repositoryOf(parseReference(text));
+  } catch {
+    return undefined;
+  }
+}
+
 /** "docker.io/library/busybox": the repository, without tag or digest. */
 export function repositoryOf(ref: ImageReference): string {
   return `${ref.domain}/${ref.path}`;

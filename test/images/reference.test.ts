@@ -1,6 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
+  bareRepository,
   formatReference,
   fromPortoName,
   InvalidReferenceError,
@@ -122,6 +123,14 @@ describe("Porto spelling", () => {
     assert.deepEqual(registryPaths(parseReference("r.io/library/x")), ["library/x", "x"]);
     assert.deepEqual(registryPaths(parseReference("r.io/a/b")), ["a/b"]);
     assert.deepEqual(registryPaths(parseReference("r.io/library/a/b")), ["library/a/b"]);
+  });
+
+  test("a bare repository, for list filters", () => {
+    assert.equal(bareRepository("busybox"), "docker.io/library/busybox");
+    assert.equal(bareRepository("localhost:5000/app"), "localhost:5000/app");
+    assert.equal(bareRepository("busybox:1"), undefined);
+    assert.equal(bareRepository(`busybox@${D}`), undefined);
+    assert.equal(bareRepository("Not Valid"), undefined);
   });
 
   test("Docker Hub's names are one registry", () => {

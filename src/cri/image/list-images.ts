@@ -1,7 +1,10 @@
 /**
- * ListImages and StreamImages: every image portod has, or with a filter the
- * one image it names (as CRI-O; containerd ignores the filter). Records of
- * images portod no longer has are dropped on the way.
+ * ListImages and StreamImages: every image portod has, or those a filter
+ * names (containerd ignores the filter; CRI-O resolves it to one image). A
+ * filter with a tag, a digest or an id names that one image; a bare
+ * repository ("busybox") names all of its images, which is what
+ * `crictl images busybox` means. Records of images portod no longer has are
+ * dropped on the way.
  */
 import { create } from "@bufbuild/protobuf";
 import { ListImagesResponseSchema, StreamImagesResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
@@ -14,6 +17,7 @@ import type {
   StreamImagesResponse,
 } from "../../../gen/runtime/v1/api_pb.js";
 import { toCriImage } from "../../images/cri-image.js";
+import { bareRepository } from "../../images/reference.js";
 import type { ImageDeps } from "./deps.js";
 
 /** Images per StreamImages message: far below any message size limit. */
@@ -33,6 +37,15 @@ export async function* streamImages(deps: ImageDeps, req: StreamImagesRequest): 
 
 async function selected(deps: ImageDeps, filter: ImageFilter | undefined): Promise<Image[]> {
   const wanted = filter?.image?.image ?? "";
-  const images = wanted === "" ? await deps.images.list() : [await deps.images.resolve(wanted)].filter((i) => i !== undefined);
-  return images.map(toCriImage);
+  if (wanted === "") return (await deps.images.list()).map(toCriImage);
+  const repository = bareRepository(wanted);
+  if (repository !== undefined) {
+    const inRepository = (name: string) => name.startsWith(`${repository}:`) || name.startsWith(`${repository}@`);
+    const all = await deps.images.list();
+    const matching = all.filter((i) => [...i.repoTags, ...i.repoDigests].some(inRepository));
+    // A bare hex string is also a repository name; as an id prefix it names one image.
+    if (matching.length > 0 || !/^[a-f0-9]+$/.test(wanted)) return matching.map(toCriImage);
+  }
+  const one = await deps.images.resolve(wanted);
+  return one ? [toCriImage(one)] : [];
 }

@@ -45,8 +45,15 @@ describe("ListImages and StreamImages", () => {
   test("a filter names one image, by any reference; a stream carries the same images", async () => {
     const all = (await h.image.listImages({})).images;
     const one = all.find((i) => i.repoTags.includes(`${h.registry.host}/team/b:latest`))!;
-    const byTag = await h.image.listImages({ filter: { image: { image: `${h.registry.host}/team/b` } } });
+    const byTag = await h.image.listImages({ filter: { image: { image: `${h.registry.host}/team/b:latest` } } });
     assert.deepEqual(byTag.images, [one]);
+    const byRepo = await h.image.listImages({ filter: { image: { image: `${h.registry.host}/team/b` } } });
+    assert.deepEqual(byRepo.images, [one]);
+    const tagsRepo = await h.image.listImages({ filter: { image: { image: `${h.registry.host}/team/tags` } } });
+    assert.equal(tagsRepo.images.length, 1);
+    assert.equal(tagsRepo.images[0]!.repoTags.length, 3, "a bare repository lists every tag");
+    assert.deepEqual((await h.image.listImages({ filter: { image: { image: `${h.registry.host}/team/tags:9` } } })).images, []);
+    assert.deepEqual((await h.image.listImages({ filter: { image: { image: one.id.slice(7, 19) } } })).images, [one]);
     const byId = await h.image.listImages({ filter: { image: { image: one.id } } });
     assert.deepEqual(byId.images, [one]);
     assert.deepEqual((await h.image.listImages({ filter: { image: { image: `${h.registry.host}/team/none` } } })).images, []);
