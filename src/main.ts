@@ -15,6 +15,9 @@ import { createLogger } from "./log.js";
 import { PortoClient, toConnectError, isPortoError } from "./porto/index.js";
 import { createCriServer } from "./cri/server.js";
 import { criRoutes } from "./cri/routes.js";
+import { createStreamingServer } from "./streaming/server.js";
+import { PortoExecBackend } from "./streaming/porto-exec.js";
+import { stateLocator } from "./streaming/locator.js";
 import { callLogInterceptor } from "./cri/call-log.js";
 import { loadCniConfig } from "./network/cni-config.js";
 import { ImageStore } from "./images/image-store.js";
@@ -162,6 +165,16 @@ export async function main(argv: string[]): Promise<void> {
     runtimeHandlers: [config.porto.runtimeName],
   };
 
+  // Exec, attach and port-forward: the CRI calls hand out URLs of this server.
+  const locator = stateLocator(state);
+  const execBackend = new PortoExecBackend({ porto, locator, logger });
+  const streamingServer = createStreamingServer({
+    address: config.streamingServer.address,
+    port: config.streamingServer.port,
+    backend: execBackend,
+    logger,
+  });
+
   const server = createCriServer({
     socketPath: config.portoshim.socket,
     logger,
@@ -176,8 +189,19 @@ export async function main(argv: string[]): Promise<void> {
       redactedConfig: () => redactConfig(config),
       image,
       runtime,
+      streaming: { streaming: streamingServer, execBackend, locator, porto },
     }),
   });
+
+  try {
+    await streamingServer.listen();
+  } catch (err) {
+    const where = `${config.streamingServer.address}:${config.streamingServer.port}`;
+    logger.error({ err: (err as Error).message, address: where }, "cannot listen for streaming");
+    process.stderr.write(`portoshim: cannot listen for streaming on ${where}: ${(err as Error).message}\n`);
+    await log.close();
+    process.exit(1);
+  }
 
   try {
     await server.listen();
@@ -218,6 +242,9 @@ export async function main(argv: string[]): Promise<void> {
     logger.info({ signal }, "shutting down");
     clearTimeout(reconcileTimer);
     await server.close(SHUTDOWN_GRACE_MS);
+    // Sessions end with the shim; their exec containers are weak, so portod removes them.
+    await streamingServer.close();
+    execBackend.close();
     porto.close();
     logger.info("stopped");
     await log.close();

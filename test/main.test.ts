@@ -9,7 +9,7 @@ import type { ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rename, rm, stat, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect } from "node:net";
+import { connect, createServer } from "node:net";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { RuntimeService } from "../gen/runtime/v1/api_pb.js";
@@ -63,6 +63,17 @@ function clientFor(socketPath: string) {
   );
 }
 
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 async function writeConfig(name: string, portoSocket: string) {
   const base = join(dir, name);
   await mkdir(base, { recursive: true });
@@ -79,6 +90,10 @@ async function writeConfig(name: string, portoSocket: string) {
       "  SocketTimeout: 10s",
       "CNI:",
       `  ConfDir: ${join(base, "cni")}`,
+      // A free port, so a portoshim already running here (or another test) does not make start-up fail.
+      "StreamingServer:",
+      '  Address: "127.0.0.1"',
+      `  Port: ${await freePort()}`,
       "",
     ].join("\n"),
   );

@@ -21,6 +21,11 @@ import { removeContainer } from "./runtime/remove-container.js";
 import { listContainers } from "./runtime/list-containers.js";
 import { containerStatus } from "./runtime/container-status.js";
 import { updateRuntimeConfig } from "./runtime/update-runtime-config.js";
+import { exec } from "./runtime/exec.js";
+import { execSync } from "./runtime/exec-sync.js";
+import { attach } from "./runtime/attach.js";
+import { portForward } from "./runtime/port-forward.js";
+import type { StreamingDeps } from "./runtime/streaming-deps.js";
 import type { RuntimeDeps } from "../runtime/deps.js";
 import type { ImageDeps } from "./image/deps.js";
 import { listImages, streamImages } from "./image/list-images.js";
@@ -35,6 +40,8 @@ export type CriDeps = VersionDeps &
     runtime: RuntimeDeps;
     /** The ImageService: portod's image store, the image records, store usage. */
     image: ImageDeps;
+    /** Exec, ExecSync, Attach, PortForward; without it they answer UNIMPLEMENTED. */
+    streaming?: StreamingDeps;
   };
 
 export function criRoutes(deps: CriDeps): (router: ConnectRouter) => void {
@@ -55,8 +62,19 @@ export function criRoutes(deps: CriDeps): (router: ConnectRouter) => void {
       listContainers: (req) => listContainers(deps.runtime, req),
       containerStatus: (req) => containerStatus(deps.runtime, req),
       updateRuntimeConfig: (req) => updateRuntimeConfig(deps.runtime, req),
+      ...(deps.streaming ? streamingService(deps.streaming) : {}),
     });
     router.service(ImageService, imageService(deps.image));
+  };
+}
+
+/** The streaming RPCs of the RuntimeService. */
+function streamingService(deps: StreamingDeps): Partial<ServiceImpl<typeof RuntimeService>> {
+  return {
+    exec: (req) => exec(deps, req),
+    execSync: (req, ctx) => execSync(deps, req, ctx.signal),
+    attach: (req) => attach(deps, req),
+    portForward: (req) => portForward(deps, req),
   };
 }
 

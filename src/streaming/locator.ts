@@ -4,12 +4,13 @@
  * The streaming calls need only that, so they take this small interface. The
  * default implementation asks Porto, whose names are derived from the ids
  * (mapping/porto-names.ts): one `list` request per lookup, the same
- * prefix rules as every other call. The lifecycle's in-memory runtime state
- * can implement it too (requireContainer/requirePod plus containerPortoName)
- * and save that request.
+ * prefix rules as every other call. `stateLocator` answers from the
+ * lifecycle's records instead (no request, and only this shim's objects),
+ * which is what main.ts wires.
  */
 import type { PortoClient } from "../porto/client.js";
 import { resolveIdPrefix } from "../mapping/ids.js";
+import type { PrefixMatch } from "../mapping/ids.js";
 import { CONTAINER_MASK, POD_MASK, containerPortoName, parsePortoName, podPortoName } from "../mapping/porto-names.js";
 import { ExecError } from "./exec-backend.js";
 
@@ -27,6 +28,42 @@ export interface ContainerLocator {
   pod(idOrPrefix: string): Promise<Located>;
 }
 
+/** The part of the lifecycle's RuntimeState a locator needs. */
+export interface RecordsView {
+  resolveContainer(idOrPrefix: string): PrefixMatch;
+  resolvePod(idOrPrefix: string): PrefixMatch;
+  container(id: string): { record: { podId: string } } | undefined;
+}
+
+/** Looks ids up in the lifecycle's records. */
+export function stateLocator(state: RecordsView): ContainerLocator {
+  return {
+    async container(idOrPrefix) {
+      const id = found("container", idOrPrefix, state.resolveContainer(idOrPrefix));
+      const entry = state.container(id);
+      if (!entry) throw new ExecError(`container ${JSON.stringify(idOrPrefix)} not found`, "not-found");
+      return { id, portoName: containerPortoName(entry.record.podId, id) };
+    },
+    async pod(idOrPrefix) {
+      const id = found("pod sandbox", idOrPrefix, state.resolvePod(idOrPrefix));
+      return { id, portoName: podPortoName(id) };
+    },
+  };
+}
+
+function found(what: string, idOrPrefix: string, match: PrefixMatch): string {
+  switch (match.kind) {
+    case "found":
+      return match.id;
+    case "invalid":
+      throw new ExecError(`${what} id: ${match.reason}`, "invalid");
+    case "ambiguous":
+      throw new ExecError(`${what} id prefix ${JSON.stringify(idOrPrefix)} is ambiguous`, "not-found");
+    case "none":
+      throw new ExecError(`${what} ${JSON.stringify(idOrPrefix)} not found`, "not-found");
+  }
+}
+
 /** Looks ids up in Porto's list of the shim's containers. */
 export function portoLocator(porto: Pick<PortoClient, "list">): ContainerLocator {
   const find = async (kind: "container" | "pod", idOrPrefix: string): Promise<Located> => {
@@ -39,18 +76,8 @@ export function portoLocator(porto: Pick<PortoClient, "list">): ContainerLocator
         byId.set(parsed.containerId, containerPortoName(parsed.podId, parsed.containerId));
       }
     }
-    const what = kind === "pod" ? "pod sandbox" : "container";
-    const match = resolveIdPrefix(idOrPrefix, byId.keys());
-    switch (match.kind) {
-      case "found":
-        return { id: match.id, portoName: byId.get(match.id)! };
-      case "invalid":
-        throw new ExecError(`${what} id: ${match.reason}`, "invalid");
-      case "ambiguous":
-        throw new ExecError(`${what} id prefix ${JSON.stringify(idOrPrefix)} is ambiguous`, "not-found");
-      case "none":
-        throw new ExecError(`${what} ${JSON.stringify(idOrPrefix)} not found`, "not-found");
-    }
+    const id = found(kind === "pod" ? "pod sandbox" : "container", idOrPrefix, resolveIdPrefix(idOrPrefix, byId.keys()));
+    return { id, portoName: byId.get(id)! };
   };
   return { container: (id) => find("container", id), pod: (id) => find("pod", id) };
 }
