@@ -25,7 +25,7 @@ import type { ContainerLogSpec, LogRecord } from "./log-record.js";
 import { PORTO_WORK_DIR, portoStdioPaths } from "./porto-stdio.js";
 
 /** The part of the Porto client the logs use. */
-export type LogsPorto = Pick<PortoClient, "get">;
+export type LogsPorto = Pick<PortoClient, "get" | "setProperty">;
 
 export interface ContainerLogManagerOptions {
   /** Portoshim.StateDir; records go to <stateDir>/logs. */
@@ -53,6 +53,8 @@ const DEFAULT_TUNING: LogTuning = {
   pollMs: 1000,
   minIntervalMs: 25,
   runBudgetBytes: 64 * 1024 * 1024,
+  burstLimitBytes: 1024 * 1024 * 1024,
+  lowerAfterMs: 5_000,
 };
 
 export class ContainerLogManager {
@@ -82,6 +84,7 @@ export class ContainerLogManager {
     this.ctx = {
       logger: options.logger,
       facts: (name) => portoFacts(options.porto, name),
+      setStdoutLimit: (name, bytes) => options.porto.setProperty(name, "stdout_limit", String(bytes)),
       saveRecord: (r) => this.store.put(r.containerId, r),
       acquireBuffers: () => this.pool.acquire(),
       releaseBuffers: (b) => this.pool.release(b),
@@ -229,6 +232,7 @@ export class ContainerLogManager {
         file: null,
         lastTimestampNs: "0",
         final: false,
+        raisedFrom: null,
       };
     }
     return ContainerLog.open(this.ctx, record);

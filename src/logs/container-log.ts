@@ -88,6 +88,8 @@ export interface LogCounters {
 export interface ContainerLogContext {
   logger: Logger;
   facts(portoName: string): Promise<PortoStdioFacts>;
+  /** Sets the container's stdout_limit (see LogTuning.burstLimitBytes). */
+  setStdoutLimit(portoName: string, bytes: number): Promise<void>;
   saveRecord(record: LogRecord): Promise<void>;
   acquireBuffers(): Promise<PumpBuffers>;
   releaseBuffers(b: PumpBuffers): void;
@@ -108,6 +110,16 @@ export interface LogTuning {
   minIntervalMs: number;
   /** Most bytes one run moves before letting other containers' runs have the buffers. */
   runBudgetBytes: number;
+  /**
+   * When a container writes faster than the shim reads and the unread part
+   * passes a quarter of its stdout_limit, the limit is raised to this for as
+   * long as the shim lags (and put back once it has caught up for
+   * lowerAfterMs), so portod does not cut what the shim is about to read.
+   * 0 never raises. Default 1 GiB, portod's stdout_limit_max.
+   */
+  burstLimitBytes: number;
+  /** How long the shim must have kept up before a raised stdout_limit goes back; default 5 s. */
+  lowerAfterMs: number;
 }
 
 /** Thrown by reopen for a container whose process is not running (as containerd: "container is not running"). */
@@ -135,6 +147,8 @@ const EMPTY = Buffer.alloc(0);
 const WARN_EVERY_MS = 30_000;
 /** Reads in a row that a cut spoiled before a run gives up until the next one. */
 const MAX_RETRIES = 20;
+/** Unread output below this counts as having caught up. */
+const LAG_SMALL_BYTES = 1024 * 1024;
 /** portod looks for the end of the line it cut within 16 KiB (ROTATE_OFFSET_LIMIT): no more is blanked. */
 const PORTO_BLANK_MAX = 16 * 1024;
 
@@ -146,6 +160,8 @@ export class ContainerLog {
   /** File sizes after the last run, to skip runs when nothing changed. */
   private readonly lastSizes: Record<LogStream, number> = { stdout: -1, stderr: -1 };
   private stdoutLimit: number | undefined;
+  /** When the shim last had unread output to catch up with (for putting a raised limit back). */
+  private lastLagAt = 0;
   private queue: Promise<void> = Promise.resolve();
   private watchers: FSWatcher[] = [];
   private pollTimer: NodeJS.Timeout | undefined;
@@ -383,7 +399,10 @@ export class ContainerLog {
 
   private async drain(buffers: PumpBuffers, force: boolean): Promise<void> {
     const sizes = await this.sizes();
-    if (!force && sizes.stdout === this.lastSizes.stdout && sizes.stderr === this.lastSizes.stderr) return;
+    if (!force && sizes.stdout === this.lastSizes.stdout && sizes.stderr === this.lastSizes.stderr) {
+      await this.maybeLowerLimit();
+      return;
+    }
     // A flush must get to the end; background runs share the buffers fairly.
     let budget = force ? Infinity : this.ctx.tuning.runBudgetBytes;
 
@@ -391,7 +410,8 @@ export class ContainerLog {
       // No cut has ever happened and none can have: positions need no check.
       for (;;) {
         const reads = await this.readBoth(buffers);
-        if (reads.some((r) => r.behind || r.shrank || !this.stillQuick(r.size))) break; // take the checked path
+        // Anything unusual, or output piling up (the limit may need raising): take the checked path.
+        if (reads.some((r) => r.behind || r.shrank || !this.stillQuick(r.size)) || this.shouldRaise(reads)) break;
         const moved = await this.emitBoth(reads, buffers, false);
         this.noteSizes(reads);
         budget -= moved;
@@ -424,6 +444,7 @@ export class ContainerLog {
         continue;
       }
       retries = 0;
+      if (live) await this.maybeRaiseLimit(reads);
       const moved = await this.emitBoth(reads, buffers, !live);
       this.noteSizes(reads);
       if (!live && reads.every((r) => r.eof)) {
@@ -450,14 +471,69 @@ export class ContainerLog {
     this.yielded = true;
   }
 
+  /** Raises stdout_limit while unread output piles up towards what portod would cut. */
+  private async maybeRaiseLimit(reads: StreamRead[]): Promise<void> {
+    const burst = this.ctx.tuning.burstLimitBytes;
+    const limit = this.stdoutLimit;
+    if (limit === undefined) return;
+    const lag = this.unread(reads);
+    if (lag > LAG_SMALL_BYTES) this.lastLagAt = Date.now();
+    if (!this.shouldRaise(reads)) return;
+    try {
+      await this.ctx.setStdoutLimit(this.record.portoName, burst);
+    } catch (err) {
+      this.warn("raise", { err: (err as Error).message }, "cannot raise stdout_limit to catch up");
+      return;
+    }
+    this.log.info({ unread: lag, from: limit, to: burst }, "output piles up faster than it is read: stdout_limit raised");
+    this.record.raisedFrom = limit;
+    this.stdoutLimit = burst;
+    this.dirty = true;
+  }
+
+  /** Output in portod's files not yet read, the larger of the two streams. */
+  private unread(reads: StreamRead[]): number {
+    return Math.max(...reads.map((r) => r.size - (this.record[r.stream].pos - this.record[r.stream].portoOffset)));
+  }
+
+  /** Unread output passed a quarter of the limit and the limit can still be raised. */
+  private shouldRaise(reads: StreamRead[]): boolean {
+    const burst = this.ctx.tuning.burstLimitBytes;
+    const limit = this.stdoutLimit;
+    if (!burst || limit === undefined || this.record.raisedFrom != null || limit >= burst) return false;
+    return this.unread(reads) > limit / 4;
+  }
+
+  /** Puts a raised stdout_limit back once the shim has kept up for a while. */
+  private async maybeLowerLimit(): Promise<void> {
+    const from = this.record.raisedFrom;
+    if (from == null || Date.now() - this.lastLagAt < this.ctx.tuning.lowerAfterMs) return;
+    const unread = STREAMS.some((s) => this.lastSizes[s] - (this.record[s].pos - this.record[s].portoOffset) > LAG_SMALL_BYTES);
+    if (unread) return;
+    try {
+      await this.ctx.setStdoutLimit(this.record.portoName, from);
+      this.log.info({ to: from }, "caught up: stdout_limit put back");
+    } catch (err) {
+      // A container that has died or gone no longer rotates: nothing to put back.
+      this.warn("lower", { err: (err as Error).message }, "cannot put stdout_limit back");
+    }
+    this.record.raisedFrom = null;
+    this.stdoutLimit = from;
+    this.dirty = true;
+  }
+
   private quickPathAllowed(sizes: Record<LogStream, number>): boolean {
     if (this.stdoutLimit === undefined) return false;
     return STREAMS.every((s) => this.record[s].portoOffset === 0) && STREAMS.every((s) => this.stillQuick(sizes[s]));
   }
 
-  /** A cut leaves at least half the limit in the file, so a smaller file has never been cut. */
+  /**
+   * A cut leaves at least half the limit in the file, so a smaller file has
+   * never been cut (the smaller limit counts while a raised one may go back).
+   */
   private stillQuick(size: number): boolean {
-    return this.stdoutLimit !== undefined && size < Math.floor(this.stdoutLimit / 2);
+    const limit = this.record.raisedFrom ?? this.stdoutLimit;
+    return limit !== undefined && size < Math.floor(limit / 2);
   }
 
   private async sizes(): Promise<Record<LogStream, number>> {

@@ -62,6 +62,12 @@ export interface LogRecord {
   lastTimestampNs: string;
   /** The container ended and everything it wrote is in the log: nothing more will come. */
   final: boolean;
+  /**
+   * While the shim had raised the container's stdout_limit to catch up with
+   * a burst: the limit to go back to. Null (or absent, in older records) when
+   * the limit is the container's own.
+   */
+  raisedFrom?: number | null;
 }
 
 export const STREAMS: readonly LogStream[] = ["stdout", "stderr"];
@@ -81,6 +87,7 @@ export function parseLogRecord(value: unknown): LogRecord | undefined {
     if (!c || !Number.isSafeInteger(c.pos) || !Number.isSafeInteger(c.portoOffset) || typeof c.skipFragment !== "boolean")
       return undefined;
   }
+  if (r.raisedFrom !== undefined && r.raisedFrom !== null && !Number.isSafeInteger(r.raisedFrom)) return undefined;
   const f = r.file;
   if (f !== null && (!f || !str(f.dev) || !str(f.ino) || !Number.isSafeInteger(f.size))) return undefined;
   return r as LogRecord;

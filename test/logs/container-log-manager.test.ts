@@ -174,7 +174,7 @@ describe("container logs", () => {
   });
 
   it("keeps up with portod's rotation while running: offsets move, no line lost or repeated", async () => {
-    const m = h.manager();
+    const m = h.manager({ ...FAST, burstLimitBytes: 0 });
     const script = await h.script("rotating.sh", counter("r", 20000, 200, 0.01, "err"));
     const spec = await h.run("rotating", script, { stdout_limit: String(64 * 1024) });
     await m.start(spec);
@@ -220,5 +220,32 @@ describe("container logs", () => {
     assert.ok(first >= 5);
     assertSequence(text, "d", first, 40);
     await rm(`${spec.logPath}.full`);
+  });
+});
+
+describe("container logs against a fast writer", () => {
+  let h: Harness;
+  before(async () => {
+    h = await harness(); // portod's own rotation period, 1 s
+  });
+  after(async () => {
+    await h.close();
+  });
+
+  it("raises stdout_limit while a burst outruns the pump and puts it back once caught up; nothing lost", async () => {
+    const m = h.manager({ ...FAST, lowerAfterMs: 1000, readChunkBytes: 64 * 1024 });
+    // ~4.5 MB in a few ms, 18 times the limit; then the container stays up.
+    const spec = await h.run("spurt", "sh -c 'seq 1 600000; sleep 2.5'", { stdout_limit: String(256 * 1024) });
+    await m.start(spec);
+    await eventually("the burst read", async () => (await readFile(spec.logPath, "utf8")).includes("stdout F 600000\n"), 30_000);
+    assert.equal(await h.porto.getProperty("spurt", "stdout_limit"), String(1024 * 1024 * 1024), "raised while catching up");
+    await eventually("the limit put back", async () => (await h.porto.getProperty("spurt", "stdout_limit")) === String(256 * 1024));
+    await h.waitDead("spurt");
+    await m.flush(spec.containerId);
+    const text = streamText(await lines(spec.logPath), "stdout").toString().split("\n");
+    assert.equal(text.pop(), "");
+    assert.equal(text.length, 600000);
+    text.forEach((l, i) => l === String(i + 1) || assert.fail(`line ${i}: ${l}`));
+    assert.equal(m.stats().lostBytes, 0);
   });
 });
