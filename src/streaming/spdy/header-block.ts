@@ -10,11 +10,15 @@
  * the connection holds later frames back until a block is done.
  *
  * Writing emits the block as stored (uncompressed) deflate blocks after a
- * zlib header without FDICT. That is a valid continuation of one zlib stream,
- * which is all a peer's inflater needs (Go's zlib reader uses the dictionary
- * only when FDICT is set), and it is synchronous: a SYN_REPLY is on the wire
- * before the stream's first DATA frame without any queueing. Server headers
- * are a few bytes per stream, so compression would buy nothing.
+ * zlib header without FDICT, each block closed by an empty stored block, the
+ * marker zlib's Z_SYNC_FLUSH writes. That is a valid continuation of one zlib
+ * stream, which is all a peer's inflater needs (Go's zlib reader uses the
+ * dictionary only when FDICT is set), and it is synchronous: a SYN_REPLY is on
+ * the wire before the stream's first DATA frame without any queueing. Server
+ * headers are a few bytes per stream, so compression would buy nothing. The
+ * marker is not optional: Go's flate reader hands out a stored block's bytes
+ * only when it reads the next block's header, so without it client-go reads
+ * past the frame and its header reader fails for good (seen with crictl).
  */
 import { createInflate, constants as zlibConstants } from "node:zlib";
 import type { Inflate } from "node:zlib";
@@ -69,6 +73,8 @@ export function parseHeaders(buf: Buffer): SpdyHeaders {
   return out;
 }
 
+const SYNC_FLUSH_MARKER = Buffer.from([0x00, 0x00, 0x00, 0xff, 0xff]);
+
 /** Writes header blocks as stored deflate blocks of one zlib stream (see the module comment). */
 export class HeaderBlockEncoder {
   private started = false;
@@ -89,6 +95,8 @@ export class HeaderBlockEncoder {
       head.writeUInt16LE(~piece.length & 0xffff, 3);
       parts.push(head, piece);
     }
+    // The sync-flush marker: an empty stored block, so the reader releases what came before.
+    parts.push(SYNC_FLUSH_MARKER);
     return Buffer.concat(parts);
   }
 }
