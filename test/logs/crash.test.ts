@@ -25,7 +25,7 @@ after(async () => {
 
 /** Runs one pump process until `killAfterMs` after it is ready, then SIGKILLs it; returns its stdout. */
 function runAndKill(spec: object, killAfterMs: number): Promise<string> {
-  const arg = JSON.stringify({ socket: h.double.socketPath, stateDir: h.stateDir, workDir: h.workDir, spec });
+  const arg = JSON.stringify({ socket: h.socketPath, stateDir: h.stateDir, workDir: h.workDir, spec });
   const child = spawn(process.execPath, ["--import", "tsx", CHILD, arg], { stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
   return new Promise((resolve, reject) => {
