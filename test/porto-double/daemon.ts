@@ -208,13 +208,15 @@ export class Daemon {
    * The memory cgroup's OOM killer, approximated: while memory_limit is set,
    * the process group's resident memory is sampled and the group is killed
    * with SIGKILL when it exceeds the limit, which portod reports as
-   * oom_killed=true and exit_code -99.
+   * oom_killed=true and exit_code -99 (with oom_is_fatal, the default).
    */
   private watchMemory(ct: Container, child: ChildProcess): NodeJS.Timeout {
     const timer = setInterval(() => {
       if (!ct.memoryLimit || ct.process !== child || !ct.pid) return;
       if (groupRss(ct.pid) > ct.memoryLimit) {
-        ct.oomKilled = true;
+        // With oom_is_fatal=false portod 5.3.59 reports a task the kernel killed as a
+        // plain SIGKILL (exit_code -9, oom_killed false); only oom_kills counts it.
+        ct.oomKilled = (ct.text.get("oom_is_fatal") ?? "true") === "true";
         ct.oomKills++;
         killGroup(ct.pid, "SIGKILL");
       }

@@ -26,6 +26,8 @@ import {
   type TContainerSpec,
   type TContainerStatus,
 } from "../../gen/rpc_pb.js";
+import { TContainerCpuSetSchema, TContainerDeviceSchema, TContainerDevicesSchema } from "../../gen/rpc_pb.js";
+import { EAction, ECompare, TProfileSchema, type TAction, type TProfile } from "../../gen/seccomp_pb.js";
 import type { Container } from "./container.js";
 import { errorToString, type Daemon } from "./daemon.js";
 import { Env } from "./env.js";
@@ -889,8 +891,13 @@ textProp("umask", "02", {
     if (!/^\s*[0-7]+\s*$/.test(v)) throw fail(EError.InvalidValue, "Bad base-8 value: " + v);
     return octal(Number.parseInt(v, 8));
   },
-  load: (ct, spec) => void ct.text.set("umask", octal(spec.umask)),
-  dumpSpec: (ct, spec) => void (spec.umask = Number.parseInt(ct.text.get("umask") ?? "02", 8)),
+  // The typed field carries the octal digits as a decimal number: portod parses String(umask) as
+  // octal and dumps stoi("%#o"), so 022 travels as 22 and 18 (0o22) is "Bad base-8 value: 18".
+  load: (ct, spec) => {
+    if (!/^[0-7]+$/.test(String(spec.umask))) throw fail(EError.InvalidValue, "Bad base-8 value: " + spec.umask);
+    ct.text.set("umask", octal(Number.parseInt(String(spec.umask), 8)));
+  },
+  dumpSpec: (ct, spec) => void (spec.umask = Number.parseInt(ct.text.get("umask") ?? "02", 10)),
 });
 
 /** `bind`: `<source> <target> [flags,...];...`. */
@@ -1056,6 +1063,146 @@ textProp("default_gw", "", { desc: "Default gateway: <interface> <ip>; ..." });
 textProp("devices", "", { desc: "Devices that container can access: <device> [r][w][m][-] [name] [mode] [user] [group]; ...", dynamic: true });
 textProp("controllers", "freezer;memory;cpu;cpuacct;blkio;devices;hugetlb;cpuset;pids;perf_event;cgroup2", {
   desc: "Cgroup controllers",
+});
+
+// ---- cpu_period, cpu_set, devices, seccomp (as the mapping's specs set them) ----
+
+textProp("cpu_period", "100000000", {
+  desc: "CPU limit period: 1ms..1s, default: 100ms [nanoseconds]",
+  dynamic: true,
+  specField: "cpuPeriod",
+  parse: (v) => String(checkCpuPeriod(parseUint64(v))),
+  load: (ct, spec) => void ct.text.set("cpu_period", String(checkCpuPeriod(spec.cpuPeriod))),
+  dumpSpec: (ct, spec) => void (spec.cpuPeriod = BigInt(ct.text.get("cpu_period") ?? "100000000")),
+});
+
+function checkCpuPeriod(v: bigint): bigint {
+  if (v < 1_000_000n || v > 1_000_000_000n) throw fail(EError.InvalidValue, "cpu period out of range");
+  return v;
+}
+
+/** cpu_set: only the empty (inherit) and explicit-list forms. */
+textProp("cpu_set", "", {
+  desc: "CPU set: [N|N-M,]... | jail N | [jail N;] node N",
+  dynamic: true,
+  specField: "cpuSet",
+  load: (ct, spec) => {
+    const cs = spec.cpuSet;
+    if (!cs || cs.policy === "" || cs.policy === "inherit") ct.text.set("cpu_set", "");
+    else if (cs.policy === "set") ct.text.set("cpu_set", cs.list || cs.cpu.join(","));
+    else throw fail(EError.NotSupported, `porto double does not model cpu_set policy ${cs.policy}`);
+  },
+  dumpSpec: (ct, spec) => {
+    const list = ct.text.get("cpu_set") ?? "";
+    spec.cpuSet = create(TContainerCpuSetSchema, list === "" ? { policy: "inherit" } : { policy: "set", list });
+  },
+});
+
+interface DeviceEntry {
+  device: string;
+  access: string;
+  path: string;
+  mode: string;
+  user: string;
+  group: string;
+}
+const DEVICES = new WeakMap<Container, DeviceEntry[]>();
+/** TDevices::InitDefault: what every container may use. */
+const DEFAULT_DEVICES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/console", "/dev/ptmx"];
+
+/** TDevice::Parse: a device node under /dev; r or w implies m; mode, user, group from the host node. */
+function parseDevice(d: { device: string; access: string; path?: string }): DeviceEntry {
+  const inDev = (p: string) => {
+    if (!p.startsWith("/dev/") || p.split("/").some((c) => c === "." || c === ".."))
+      throw fail(EError.InvalidValue, `Device path not in /dev: ${p}`);
+  };
+  inDev(d.device);
+  if (!/^[rwm?*-]*$/.test(d.access)) throw fail(EError.InvalidValue, "Invalid access: " + d.access);
+  let st;
+  try {
+    st = statSync(d.device);
+  } catch {
+    throw fail(EError.DeviceNotFound, `Device ${d.device} does not exists`);
+  }
+  if (!st.isCharacterDevice() && !st.isBlockDevice()) throw fail(EError.DeviceNotFound, `Not a device node: ${d.device}`);
+  const path = d.path || d.device;
+  inDev(path);
+  let access = "";
+  for (const c of "rwm") if (d.access.includes(c) || (c === "m" && /[rw]/.test(d.access))) access += c;
+  return { device: d.device, access: access || "-", path, mode: "0" + (st.mode & 0o777).toString(8), user: st.uid === 0 ? "root" : String(st.uid), group: st.gid === 0 ? "root" : String(st.gid) };
+}
+
+/** TContainer::EffectiveDevices: device nodes allowed, up to the root container (which allows all). */
+function allowedDevices(ct: Container | undefined): Set<string> | undefined {
+  if (!ct || ct.isRoot) return undefined;
+  const out = allowedDevices(ct.parent) ?? new Set(DEFAULT_DEVICES);
+  for (const d of DEVICES.get(ct) ?? []) if (d.access !== "-") out.add(d.device);
+  return out;
+}
+
+def({
+  name: "devices",
+  desc: "Devices that container can access: <device> [r][w][m][-][?] [path] [mode] [user] [group]|preset <preset>; ...",
+  dynamic: true,
+  specField: "devices",
+  get: (ct) => (DEVICES.get(ct) ?? []).map((d) => `${d.device} ${d.access} ${d.path} ${d.mode} ${d.user} ${d.group}; `).join(""),
+  set: (ct, v) => setDevices(ct, splitEscaped2(v, " ", ";").filter((l) => l.length > 0).map((l) => ({ device: l[0], access: l[1] ?? "", path: l[2] })), false),
+  load: (ct, spec) => setDevices(ct, spec.devices!.device, spec.devices!.merge ?? false),
+  dumpSpec: (ct, spec) => {
+    spec.devices = create(TContainerDevicesSchema, { device: (DEVICES.get(ct) ?? []).map((d) => create(TContainerDeviceSchema, d)) });
+  },
+});
+
+function setDevices(ct: Container, list: readonly { device: string; access: string; path?: string }[], merge: boolean): void {
+  const next = list.map(parseDevice);
+  // SetDeviceConf: a child may only use devices its parent allows (the root container allows all).
+  const parentAllows = allowedDevices(ct.parent);
+  if (parentAllows && next.some((d) => !parentAllows.has(d.device)))
+    throw fail(EError.Permission, "Device is not permitted for parent container");
+  const merged = merge ? [...(DEVICES.get(ct) ?? [])] : [];
+  for (const d of next) {
+    const at = merged.findIndex((m) => m.path === d.path);
+    if (at >= 0) merged[at] = d;
+    else merged.push(d);
+  }
+  DEVICES.set(ct, merged);
+  ct.setProps.add("devices");
+}
+
+const SECCOMP = new WeakMap<Container, TProfile>();
+
+/** Protobuf text format in one line, as portod prints seccomp (its name is not kept). */
+function seccompText(p: TProfile): string {
+  const action = (a: TAction | undefined) =>
+    `action { action: ${EAction[a?.action ?? EAction.Allow]} ${a?.value !== undefined && a.value !== 0n ? `value: ${a.value} ` : ""}} `;
+  let out = `default_action ${action(p.defaultAction).slice("action ".length)}`;
+  for (const r of p.rules) {
+    const args = r.args.map((x) => `args { index: ${x.index} compare: ${ECompare[x.compare]} value: ${x.value} } `).join("");
+    out += `rules { syscall: ${JSON.stringify(r.syscall)} ${args}${action(r.action)}} `;
+  }
+  return out;
+}
+
+def({
+  name: "seccomp",
+  desc: "Seccomp profile rules",
+  specField: "seccomp",
+  get: (ct) => seccompText(SECCOMP.get(ct) ?? create(TProfileSchema)),
+  set: () => {
+    throw fail(EError.NotSupported, "porto double does not parse seccomp text; use the typed spec");
+  },
+  load: (ct, spec) => {
+    // TContainer::CanSetSeccomp: one profile per branch of the tree.
+    for (let p = ct.parent; p; p = p.parent) if (SECCOMP.has(p)) throw fail(EError.InvalidState, "seccomp already set for ancestor");
+    for (const d of ct.subtree()) if (d !== ct && SECCOMP.has(d)) throw fail(EError.InvalidState, "seccomp already set for descendant");
+    const p = create(TProfileSchema, { defaultAction: spec.seccomp!.defaultAction, rules: spec.seccomp!.rules });
+    if ((p.defaultAction?.action ?? EAction.Allow) === EAction.Allow && p.rules.length === 0) SECCOMP.delete(ct);
+    else SECCOMP.set(ct, p);
+  },
+  dumpSpec: (ct, spec) => {
+    const p = SECCOMP.get(ct);
+    if (p) spec.seccomp = create(TProfileSchema, p);
+  },
 });
 
 // ---- lookups ----
