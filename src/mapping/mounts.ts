@@ -97,7 +97,7 @@ export function containerMounts(
       // An image volume is read-only, as CRI defines it; Porto builds it like a root volume.
       out.volumes.push({
         backend: "overlay",
-        image: m.image.image,
+        image: portoImageRef(m.image.image),
         readOnly: true,
         links: [{ container: options.containerName, target, readOnly: true, required: true }],
       });
@@ -114,6 +114,16 @@ export function containerMounts(
     out.points.push({ path: target, file: isDir === undefined ? undefined : !isDir });
   }
   return out;
+}
+
+/**
+ * An image reference as Porto's volume `image` takes it: kubelet names image
+ * volumes by the id PullImage returned ("sha256:<hex>"), which portod reads as
+ * a repository name ("mirror.gcr.io/sha256:..." not found); it takes the bare hex.
+ */
+export function portoImageRef(image: string): string {
+  const m = /^sha256:([0-9a-f]{64})$/.exec(image);
+  return m ? m[1] : image;
 }
 
 /**

@@ -78,6 +78,14 @@ test("image mounts become read-only overlay volumes linked at the target", () =>
   ]);
 });
 
+test("image volumes named by id lose the sha256: prefix portod does not take", () => {
+  const id = "1da1010c322670b74db6067db54f01336880aa994d3cd7d72ba5baea5db45583";
+  const image = (ref: string) => containerMounts([m({ containerPath: "/i", image: { image: ref } })], { containerName: NAME }).volumes[0].image;
+  assert.equal(image(`sha256:${id}`), id);
+  assert.equal(image(id), id);
+  assert.equal(image("registry.k8s.io/pause:3.7"), "registry.k8s.io/pause:3.7");
+});
+
 test("mount errors name the field and say why", () => {
   const t = (init: Parameters<typeof m>[0], code: Code, frag: string) =>
     throwsCode(() => containerMounts([m({ containerPath: "/ok", hostPath: "/ok" }), m(init)], { containerName: NAME }), code, frag);
