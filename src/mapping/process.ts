@@ -76,7 +76,9 @@ export function processEnv(input: EnvInput): string[] {
       throw new ConnectError(`envs[${i}]: contains a NUL byte`, Code.InvalidArgument);
     overrides.push(`${kv.key}=${value}`);
   });
-  return replaceOrAppend(replaceOrAppend([`PATH=${DEFAULT_PATH}`], [`HOSTNAME=${input.hostname}`]), overrides);
+  // containerd would take the node's name for an empty hostname; the mapping cannot look it up, so none is set.
+  const hostname = input.hostname === "" ? [] : [`HOSTNAME=${input.hostname}`];
+  return replaceOrAppend(replaceOrAppend([`PATH=${DEFAULT_PATH}`], hostname), overrides);
 }
 
 function replaceOrAppend(defaults: string[], overrides: string[]): string[] {

@@ -60,6 +60,7 @@ test("env: image without PATH keeps the default; an image entry without = remove
   assert.deepEqual(processEnv({ hostname: "h", image: [], config: [] }), [`PATH=${DEFAULT_PATH}`, "HOSTNAME=h"]);
   assert.deepEqual(processEnv({ hostname: "h", image: ["X=1", "HOSTNAME"], config: [] }), [`PATH=${DEFAULT_PATH}`, "X=1"]);
   assert.deepEqual(processEnv({ hostname: "h", image: [], config: [kv("HOSTNAME", "mine")] }), [`PATH=${DEFAULT_PATH}`, "HOSTNAME=mine"]);
+  assert.deepEqual(processEnv({ hostname: "", image: [], config: [] }), [`PATH=${DEFAULT_PATH}`], "no hostname, no HOSTNAME");
 });
 
 test("env: values are bytes kept exactly (separators, newlines, UTF-8)", () => {
