@@ -27,6 +27,8 @@ import { runtimeImages } from "./images/runtime-images.js";
 import type { ImageDeps } from "./cri/image/deps.js";
 import { RuntimeState } from "./runtime/runtime-state.js";
 import type { RuntimeDeps } from "./runtime/deps.js";
+import { ContainerLogManager } from "./logs/index.js";
+import { containerPortoName } from "./mapping/porto-names.js";
 
 /** How long a Status call waits for portod before calling the runtime not ready. */
 const PING_TIMEOUT_MS = 5_000;
@@ -155,9 +157,12 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(1);
   }
 
+  // Containers' CRI logs, pumped from portod's stdout/stderr files (src/logs).
+  const logs = new ContainerLogManager({ stateDir: config.portoshim.stateDir, porto, logger });
   const runtime: RuntimeDeps = {
     porto,
     state,
+    logs,
     // CreateContainer needs the whole image config (WORKDIR, USER, StopSignal), which only src/images reads.
     images: runtimeImages(image.images, config.images.pauseImage),
     logger,
@@ -222,7 +227,17 @@ export async function main(argv: string[]): Promise<void> {
   let reconcileTimer: NodeJS.Timeout | undefined;
   const reconcile = () => {
     state.reconcile().then(
-      (r) => logger.info({ destroyed: r.destroyed.length, dropped: r.dropped.length }, "runtime state reconciled with portod"),
+      (r) => {
+        logger.info({ destroyed: r.destroyed.length, dropped: r.dropped.length }, "runtime state reconciled with portod");
+        // Logs resume where the last run committed them, for every container that is left.
+        const live = [...state.containers.values()].map((c) => ({
+          containerId: c.id,
+          portoName: containerPortoName(c.podId, c.id),
+          logPath: c.logPath,
+          started: c.startedAtNs !== undefined,
+        }));
+        logs.recover(live).catch((err: unknown) => logger.warn({ err: (err as Error).message }, "cannot resume container logs"));
+      },
       (err: unknown) => {
         logger.warn({ err: (err as Error).message }, "cannot reconcile with portod yet; retrying");
         reconcileTimer = setTimeout(reconcile, RECONCILE_RETRY_MS);
@@ -245,6 +260,7 @@ export async function main(argv: string[]): Promise<void> {
     // Sessions end with the shim; their exec containers are weak, so portod removes them.
     await streamingServer.close();
     execBackend.close();
+    await logs.close();
     porto.close();
     logger.info("stopped");
     await log.close();

@@ -21,6 +21,7 @@ import { removeContainer } from "./runtime/remove-container.js";
 import { listContainers } from "./runtime/list-containers.js";
 import { containerStatus } from "./runtime/container-status.js";
 import { updateRuntimeConfig } from "./runtime/update-runtime-config.js";
+import { reopenContainerLog } from "./runtime/reopen-container-log.js";
 import { exec } from "./runtime/exec.js";
 import { execSync } from "./runtime/exec-sync.js";
 import { attach } from "./runtime/attach.js";
@@ -62,6 +63,7 @@ export function criRoutes(deps: CriDeps): (router: ConnectRouter) => void {
       listContainers: (req) => listContainers(deps.runtime, req),
       containerStatus: (req) => containerStatus(deps.runtime, req),
       updateRuntimeConfig: (req) => updateRuntimeConfig(deps.runtime, req),
+      reopenContainerLog: (req) => reopenContainerLog(deps.runtime, req),
       ...(deps.streaming ? streamingService(deps.streaming) : {}),
     });
     router.service(ImageService, imageService(deps.image));

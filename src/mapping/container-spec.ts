@@ -25,7 +25,8 @@
  *   stop_signal, image StopSignal         result stopSignal (the lifecycle sends it)
  *   metadata, labels, annotations, log_path, stdin, stdin_once, tty
  *                                         the lifecycle's records and streams, not here
- * Always: enable_porto=false, weak=false, aging_time "forever", umask 022 (runc's;
+ * Always: enable_porto=false, weak=false, aging_time "forever", stdout_limit for the
+ * CRI log pump (stdout_path/stderr_path left to portod; see src/logs/porto-stdio.ts), umask 022 (runc's;
  * Porto's default is 002), oom_is_fatal=false (an OOM kill takes one task, as with
  * runc; the lifecycle tells OOMKilled from oom_kills), the pod's hostname and
  * resolv.conf written in the container's root.
@@ -44,6 +45,7 @@ import { portoEnv, processArgs, processEnv, workingDir } from "./process.js";
 import { resourcesSpec } from "./resources.js";
 import { containerSecurity } from "./security.js";
 import { stopSignal } from "./signals.js";
+import { stdioSpec } from "../logs/porto-stdio.js";
 import { resolveUser } from "./user.js";
 import type { SpecFields } from "./spec-fields.js";
 
@@ -132,6 +134,8 @@ export function containerSpec(input: ContainerSpecInput): ContainerSpecResult {
     enablePorto: "false",
     agingTime: AGING_TIME_FOREVER,
     oomIsFatal: false,
+    // stdout/stderr stay portod's own files, which the CRI log pump tails (src/logs/porto-stdio.ts).
+    ...stdioSpec(),
     ...security.spec,
     ...resources.spec,
   };

@@ -7,6 +7,7 @@ import type { PortoClient } from "../porto/client.js";
 import type { RuntimeState } from "./runtime-state.js";
 import type { ImageResolver } from "./images.js";
 import type { PodNetwork } from "./network.js";
+import type { ContainerLogManager } from "../logs/index.js";
 
 export interface RuntimeDeps {
   porto: PortoClient;
@@ -22,4 +23,10 @@ export interface RuntimeDeps {
   imagesPlace?: string;
   /** Runtime handlers RunPodSandbox accepts besides "" (the runtime name, e.g. "porto"). */
   runtimeHandlers: readonly string[];
+  /**
+   * Containers' CRI logs (src/logs): started with the container, flushed
+   * before EXITED is reported, reopened for kubelet, forgotten at removal.
+   * Without it nothing is logged.
+   */
+  logs?: ContainerLogManager;
 }

@@ -12,6 +12,7 @@ import type { TContainerSpecSchema, TVolumeSpecSchema } from "../../gen/rpc_pb.j
 import { NamespaceMode } from "../../gen/runtime/v1/api_pb.js";
 import type { ContainerConfig, PodSandboxConfig } from "../../gen/runtime/v1/api_pb.js";
 import { containerPortoName, podPortoName } from "../mapping/porto-names.js";
+import { stdioSpec } from "../logs/porto-stdio.js";
 import type { ImageRuntimeConfig } from "./images.js";
 
 type ContainerSpecInit = MessageInitShape<typeof TContainerSpecSchema>;
@@ -78,6 +79,7 @@ export function containerSpec(input: ContainerSpecInput): ContainerSpecResult {
     commandArgv: { argv },
     env: { var: [...env].map(([n, value]) => ({ name: n, value })) },
     enablePorto: "false",
+    ...stdioSpec(),
   };
   const cwd = c.workingDir || image.workingDir;
   if (cwd) spec.cwd = cwd;

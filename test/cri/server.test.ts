@@ -160,6 +160,7 @@ describe("CRI server on a unix socket", () => {
       "listContainers",
       "containerStatus",
       "updateRuntimeConfig",
+      "reopenContainerLog",
       "listImages",
       "streamImages",
       "imageStatus",

@@ -81,6 +81,7 @@ test("a typical container: every property the mapping sets", () => {
     enablePorto: "false",
     agingTime: AGING_TIME_FOREVER,
     oomIsFatal: false,
+    stdoutLimit: 64n << 20n,
     capabilities: { cap: ALL_CAPABILITIES.filter((c) => DEFAULT_CAPABILITIES.includes(c)) },
     cpuGuarantee: 102 / 1024,
     cpuPeriod: 100_000_000n,

@@ -3,7 +3,7 @@
  * (one request). An unknown or ambiguous id is NotFound.
  */
 import { create } from "@bufbuild/protobuf";
-import { ContainerStatusResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
+import { ContainerState, ContainerStatusResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
 import type { ContainerStatusRequest, ContainerStatusResponse } from "../../../gen/runtime/v1/api_pb.js";
 import { containerPortoName } from "../../mapping/porto-names.js";
 import type { RuntimeDeps } from "../../runtime/deps.js";
@@ -14,8 +14,11 @@ export async function containerStatus(deps: RuntimeDeps, req: ContainerStatusReq
   const ctr = requireContainer(deps.state, req.containerId);
   const name = containerPortoName(ctr.record.podId, ctr.record.id);
   const facts = (await deps.state.portoFacts([name])).get(name);
+  const status = containerStatusOf(ctr, facts);
+  // kubelet stops following a log once the container reads EXITED: all of its output must be in the file by then.
+  if (status.state === ContainerState.CONTAINER_EXITED) await deps.logs?.flush(ctr.record.id);
   return create(ContainerStatusResponseSchema, {
-    status: containerStatusOf(ctr, facts),
+    status,
     info: req.verbose ? containerVerboseInfo(ctr, facts) : {},
   });
 }

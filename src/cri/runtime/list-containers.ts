@@ -4,7 +4,7 @@
  * Porto request for all of them.
  */
 import { create } from "@bufbuild/protobuf";
-import { ListContainersResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
+import { ContainerState, ListContainersResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
 import type { ListContainersRequest, ListContainersResponse } from "../../../gen/runtime/v1/api_pb.js";
 import { CONTAINER_MASK, containerPortoName } from "../../mapping/porto-names.js";
 import type { RuntimeDeps } from "../../runtime/deps.js";
@@ -32,6 +32,9 @@ export async function listContainers(deps: RuntimeDeps, req: ListContainersReque
   const facts = await state.portoFacts(one ? [containerPortoName(one.podId, one.id)] : [CONTAINER_MASK]);
   let items = containers.map((c) => containerOf(c, facts.get(containerPortoName(c.record.podId, c.record.id))));
   if (filter?.state) items = items.filter((c) => c.state === filter.state!.state);
+  // As in ContainerStatus: a container reads EXITED only once its log is complete (cheap after the first time).
+  const exited = items.filter((c) => c.state === ContainerState.CONTAINER_EXITED);
+  if (deps.logs && exited.length > 0) await Promise.all(exited.map((c) => deps.logs!.flush(c.id)));
   items.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0));
   return create(ListContainersResponseSchema, { containers: items });
 }

@@ -26,6 +26,7 @@ export async function removeContainer(deps: RuntimeDeps, req: RemoveContainerReq
       if (isRunning(facts.get(name))) await stopProcess(deps.porto, deps.logger, name, constants.signals.SIGKILL, 0);
       await state.destroyQuietly(name);
       await state.deleteContainer(record);
+      await deps.logs?.remove(id); // the CRI log file itself is kubelet's to delete
     });
   }
   return create(RemoveContainerResponseSchema);

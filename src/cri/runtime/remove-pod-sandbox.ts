@@ -26,6 +26,7 @@ export async function removePodSandbox(deps: RuntimeDeps, req: RemovePodSandboxR
         await state.locks.run(containerLockKey(c.id), async () => {
           const current = state.containers.get(c.id);
           if (current) await state.deleteContainer(current);
+          await deps.logs?.remove(c.id);
         });
       }
       await state.deletePod(state.pod(podId)!.record);

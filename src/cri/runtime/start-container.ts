@@ -45,6 +45,11 @@ export async function startContainer(deps: RuntimeDeps, req: StartContainerReque
       throw err;
     }
     await state.updateContainer({ ...record, startedAtNs: nowNs().toString() });
+    // The CRI log follows portod's stdout/stderr files from now on; its file exists when we answer.
+    // A log that cannot be set up must not fail a container that runs.
+    await deps.logs?.start({ containerId: id, portoName: name, logPath: record.logPath }).catch((err: unknown) => {
+      deps.logger.warn({ container: id, err: (err as Error).message }, "cannot start the container's log");
+    });
   });
   return create(StartContainerResponseSchema);
 }
