@@ -18,6 +18,7 @@ import { criRoutes } from "./cri/routes.js";
 import { createStreamingServer } from "./streaming/server.js";
 import { PortoExecBackend } from "./streaming/porto-exec.js";
 import { stateLocator } from "./streaming/locator.js";
+import { ContainerStdio } from "./streaming/container-stdio.js";
 import { callLogInterceptor } from "./cri/call-log.js";
 import { loadCniConfig } from "./network/cni-config.js";
 import { ImageStore } from "./images/image-store.js";
@@ -172,7 +173,9 @@ export async function main(argv: string[]): Promise<void> {
 
   // Exec, attach and port-forward: the CRI calls hand out URLs of this server.
   const locator = stateLocator(state);
-  const execBackend = new PortoExecBackend({ porto, locator, logger });
+  // Attach follows main processes' output files; stdin needs StartContainer's help (container-stdio.ts).
+  const containerStdio = new ContainerStdio({ porto });
+  const execBackend = new PortoExecBackend({ porto, locator, attach: containerStdio, logger });
   const streamingServer = createStreamingServer({
     address: config.streamingServer.address,
     port: config.streamingServer.port,
