@@ -26,6 +26,7 @@ export interface ChannelConfig {
 }
 
 const READ_HIGH_WATER = 1 << 20;
+const WRITE_HIGH_WATER = 1 << 20;
 
 export class WsChannels {
   readonly readers: (Readable | undefined)[] = [];
@@ -77,8 +78,28 @@ export class WsChannels {
   private writer(n: number): Writable {
     // Once the WebSocket is gone writes are dropped, not errors: the session
     // learns of the end through the socket's close and stops on its own.
+    // While little is queued in ws the next chunk may come at once; past
+    // WRITE_HIGH_WATER the writer waits until this message is on the socket.
+    let lastSent: Promise<void> = Promise.resolve();
     return new Writable({
-      write: (chunk: Buffer, _enc, cb) => this.send(n, chunk, () => cb()),
+      write: (chunk: Buffer, _enc, cb) => {
+        let called = false;
+        const done = () => {
+          if (!called) {
+            called = true;
+            cb();
+          }
+        };
+        lastSent = new Promise((resolve) =>
+          this.send(n, chunk, () => {
+            done();
+            resolve();
+          }),
+        );
+        if (this.ws.bufferedAmount < WRITE_HIGH_WATER) done();
+      },
+      // Finished only once everything is on the socket (ws calls back in order).
+      final: (cb) => void lastSent.then(() => cb()),
     });
   }
 
