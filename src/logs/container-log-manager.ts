@@ -188,9 +188,21 @@ export class ContainerLogManager {
     return this.loaded;
   }
 
+  /**
+   * The container's log; one with a record that `recover` has not reached
+   * yet (calls served while start-up reconciliation still runs) is resumed
+   * from its record here, so a flush never finds it missing.
+   */
   private async find(containerId: string): Promise<ContainerLog | undefined> {
     await this.load();
-    return this.logs.get(containerId) ?? (await this.starting.get(containerId)?.catch(() => undefined));
+    const known = this.logs.get(containerId) ?? (await this.starting.get(containerId)?.catch(() => undefined));
+    if (known || this.closed) return known;
+    const record = parseLogRecord(this.store.get(containerId));
+    if (!record) return undefined;
+    await this.attach(record, true).catch((err: unknown) =>
+      this.log.warn({ containerId, err: (err as Error).message }, "cannot resume container log"),
+    );
+    return this.logs.get(containerId);
   }
 
   private async attach(spec: ContainerLogSpec, recovering: boolean): Promise<void> {

@@ -152,6 +152,21 @@ describe("container logs", () => {
     assertSequence(streamText(await lines(spec.logPath), "stdout").toString(), "n", 0, 3000);
   });
 
+  it("a flush that comes before recover (start-up still reconciling) resumes the log from its record", async () => {
+    const script = await h.script("early-flush.sh", counter("q", 2000, 500, 0.05));
+    const spec = await h.run("earlyflush", script);
+    const m1 = h.manager();
+    await m1.start(spec);
+    await eventually("some output", async () => (await readFile(spec.logPath, "utf8")).includes("q 10\n"));
+    await m1.close();
+    await h.waitDead("earlyflush");
+    const m2 = h.manager();
+    await m2.flush(spec.containerId);
+    assertSequence(streamText(await lines(spec.logPath), "stdout").toString(), "q", 0, 2000);
+    await m2.recover([spec]); // and recover later finds it done
+    assertSequence(streamText(await lines(spec.logPath), "stdout").toString(), "q", 0, 2000);
+  });
+
   it("after a restart, flush of a finished log changes nothing and records of removed containers go", async () => {
     const m1 = h.manager();
     const spec = await h.run("done", "sh -c 'echo a; printf b'");

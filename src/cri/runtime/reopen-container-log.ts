@@ -13,12 +13,21 @@ import { create } from "@bufbuild/protobuf";
 import { ReopenContainerLogResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
 import type { ReopenContainerLogRequest, ReopenContainerLogResponse } from "../../../gen/runtime/v1/api_pb.js";
 import { ContainerNotRunningError } from "../../logs/index.js";
+import { containerPortoName } from "../../mapping/porto-names.js";
+import { isRunning } from "../../runtime/container-state.js";
 import type { RuntimeDeps } from "../../runtime/deps.js";
 import { requireContainer } from "../../runtime/lookup.js";
 
 export async function reopenContainerLog(deps: RuntimeDeps, req: ReopenContainerLogRequest): Promise<ReopenContainerLogResponse> {
-  const id = requireContainer(deps.state, req.containerId).record.id;
+  const { record } = requireContainer(deps.state, req.containerId);
+  const id = record.id;
   if (!deps.logs) throw new ConnectError("container logs are not enabled", Code.Unimplemented);
+  if (record.logPath === "") {
+    // No log to reopen (no log_directory or log_path): containerd answers by the state alone.
+    const name = containerPortoName(record.podId, id);
+    if (!isRunning((await deps.state.portoFacts([name])).get(name))) throw new ConnectError("container is not running", Code.FailedPrecondition);
+    return create(ReopenContainerLogResponseSchema);
+  }
   try {
     await deps.logs.reopen(id);
   } catch (err) {

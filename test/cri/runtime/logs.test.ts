@@ -98,6 +98,11 @@ describe("container logs through the CRI", () => {
       config: ctrConfig(["true"], { logPath: "created/0.log" }),
     });
     await assert.rejects(shim.rt.reopenContainerLog({ containerId: created }), (err: unknown) => ConnectError.from(err).code === Code.FailedPrecondition);
+    // Running without a log path: nothing to reopen, and no error either (containerd).
+    const { containerId: unlogged } = await shim.rt.createContainer({ podSandboxId: podId, config: ctrConfig(["sleep", "5"]) });
+    await shim.rt.startContainer({ containerId: unlogged });
+    await shim.rt.reopenContainerLog({ containerId: unlogged });
+    await shim.rt.stopContainer({ containerId: unlogged, timeout: 0n });
 
     const id = await run("gone", "echo bye");
     await eventually("EXITED", async () => {
