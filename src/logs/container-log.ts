@@ -353,7 +353,14 @@ export class ContainerLog {
     this.running = true;
     const buffers = await this.ctx.acquireBuffers();
     try {
-      if (!this.file) await this.openLogFile();
+      if (!this.file) {
+        // An earlier open failed; a file opened now is recorded before lines go to it.
+        await this.openLogFile();
+        if (this.file) {
+          this.dirty = true;
+          await this.commit();
+        }
+      }
       await this.openStreams();
       await this.drain(buffers, force);
     } catch (err) {
