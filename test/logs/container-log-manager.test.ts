@@ -248,9 +248,9 @@ describe("container logs against a fast writer", () => {
   });
 
   it("raises stdout_limit while a burst outruns the pump and puts it back once caught up; nothing lost", async () => {
-    const m = h.manager({ ...FAST, lowerAfterMs: 1000, readChunkBytes: 64 * 1024 });
+    const m = h.manager({ ...FAST, lowerAfterMs: 500, readChunkBytes: 64 * 1024 });
     // ~4.5 MB in a few ms, 18 times the limit; then the container stays up.
-    const spec = await h.run("spurt", "sh -c 'seq 1 600000; sleep 2.5'", { stdout_limit: String(256 * 1024) });
+    const spec = await h.run("spurt", "sh -c 'seq 1 600000; sleep 1.5'", { stdout_limit: String(256 * 1024) });
     await m.start(spec);
     await eventually("the burst read", async () => (await readFile(spec.logPath, "utf8")).includes("stdout F 600000\n"), 30_000);
     assert.equal(await h.porto.getProperty("spurt", "stdout_limit"), String(1024 * 1024 * 1024), "raised while catching up");
