@@ -28,6 +28,9 @@ import { runtimeImages } from "./images/runtime-images.js";
 import type { ImageDeps } from "./cri/image/deps.js";
 import { RuntimeState } from "./runtime/runtime-state.js";
 import type { RuntimeDeps } from "./runtime/deps.js";
+import { hostFacts, minOomScoreAdj } from "./runtime/host.js";
+import type { HostFacts } from "./mapping/host-facts.js";
+import type { Logger } from "pino";
 import { ContainerLogManager } from "./logs/index.js";
 import { containerPortoName } from "./mapping/porto-names.js";
 
@@ -80,6 +83,16 @@ function parseFlags(argv: string[]) {
   } catch (err) {
     process.stderr.write(`portoshim: ${(err as Error).message}\n\n${USAGE}`);
     process.exit(2);
+  }
+}
+
+/** The node's facts for the mapping; without a usable VolumesDir containers still run, with less (logged). */
+function nodeFacts(volumesDir: string, logger: Logger): HostFacts | undefined {
+  try {
+    return hostFacts(volumesDir);
+  } catch (err) {
+    logger.warn({ volumesDir, err: (err as Error).message }, "cannot prepare the volumes directory; read-only roots and masked paths will be limited");
+    return undefined;
   }
 }
 
@@ -168,6 +181,9 @@ export async function main(argv: string[]): Promise<void> {
     images: runtimeImages(image.images, config.images.pauseImage),
     logger,
     volumesDir: config.portoshim.volumesDir,
+    imagesDir: config.porto.imagesDir,
+    host: nodeFacts(config.portoshim.volumesDir, logger),
+    minOomScoreAdj: minOomScoreAdj(),
     runtimeHandlers: [config.porto.runtimeName],
   };
 

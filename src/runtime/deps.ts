@@ -7,6 +7,7 @@ import type { PortoClient } from "../porto/client.js";
 import type { RuntimeState } from "./runtime-state.js";
 import type { ImageResolver } from "./images.js";
 import type { PodNetwork } from "./network.js";
+import type { HostFacts } from "../mapping/host-facts.js";
 import type { ContainerLogManager } from "../logs/index.js";
 
 export interface RuntimeDeps {
@@ -19,8 +20,12 @@ export interface RuntimeDeps {
   logger: Logger;
   /** Portoshim.VolumesDir: containers' root directories live here. */
   volumesDir: string;
-  /** Porto.ImagesDir: the `place` of Porto's image store. */
-  imagesPlace?: string;
+  /** Porto.ImagesDir: portod's image store, whose unpacked layers show an image's /etc/passwd and /etc/group. */
+  imagesDir?: string;
+  /** The node as the mapping needs it (host.ts); without it privileged containers get no host devices, etc. */
+  host?: HostFacts;
+  /** Lowest oom_score_adj portod can set here (host.ts minOomScoreAdj); 0 when absent. */
+  minOomScoreAdj?: number;
   /** Runtime handlers RunPodSandbox accepts besides "" (the runtime name, e.g. "porto"). */
   runtimeHandlers: readonly string[];
   /**

@@ -8,18 +8,9 @@ import { EError } from "../../gen/rpc_pb.js";
 import type { TDockerImage } from "../../gen/rpc_pb.js";
 import { isPortoError } from "../porto/errors.js";
 import type { PortoClient } from "../porto/client.js";
+import type { ImageRuntimeConfig } from "../mapping/image-runtime.js";
 
-/** The parts of an OCI image config that decide how a container runs. */
-export interface ImageRuntimeConfig {
-  entrypoint: string[];
-  cmd: string[];
-  /** "NAME=value" each. */
-  env: string[];
-  workingDir: string;
-  user: string;
-  /** As the image says it ("SIGQUIT", "3"); "" when unset. */
-  stopSignal: string;
-}
+export type { ImageRuntimeConfig };
 
 export interface ResolvedImage {
   /** "sha256:<hex>". */
@@ -37,9 +28,10 @@ export interface ImageResolver {
 }
 
 /**
- * An ImageResolver over Porto's image store alone. Porto reports Entrypoint
- * and Cmd merged and no WorkingDir, User or StopSignal; src/images reads
- * those from the stored config.json and replaces this where it is wired.
+ * An ImageResolver over Porto's image store alone, for tests and tools.
+ * Porto reports Entrypoint and Cmd merged and no WorkingDir, User or
+ * StopSignal; the shim itself uses src/images (runtime-images.ts), which
+ * reads those from the stored config.json.
  */
 export function portoImageResolver(porto: PortoClient, place?: string): ImageResolver {
   return {

@@ -17,8 +17,9 @@ import { join } from "node:path";
 import { CreateContainerResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
 import type { ContainerConfig, CreateContainerRequest, CreateContainerResponse } from "../../../gen/runtime/v1/api_pb.js";
 import { newId } from "../../mapping/ids.js";
-import { containerPortoName } from "../../mapping/porto-names.js";
-import { containerSpec } from "../../runtime/interim-spec.js";
+import { containerPortoName, podPortoName } from "../../mapping/porto-names.js";
+import { containerSpec } from "../../mapping/container-spec.js";
+import { imageRootfs } from "../../runtime/image-rootfs.js";
 import type { RuntimeDeps } from "../../runtime/deps.js";
 import { invalidArgument, podLockKey, requirePod } from "../../runtime/lookup.js";
 import { ownedSpec } from "../../runtime/owned-spec.js";
@@ -53,6 +54,7 @@ export async function createContainer(deps: RuntimeDeps, req: CreateContainerReq
 
       const id = newId();
       const rootPath = join(deps.volumesDir, id);
+      // Invalid configs are refused here (InvalidArgument naming the field), before anything exists.
       const built = containerSpec({
         podId,
         containerId: id,
@@ -60,8 +62,12 @@ export async function createContainer(deps: RuntimeDeps, req: CreateContainerReq
         container: config,
         image: image.config,
         imageName: image.portoName,
-        rootfs: rootPath,
+        rootfs: deps.imagesDir ? imageRootfs(deps.imagesDir, image.id) : undefined,
+        host: deps.host,
+        minOomScoreAdj: deps.minOomScoreAdj,
+        rootVolumePath: rootPath,
       });
+      for (const warning of built.warnings) deps.logger.warn({ pod: podId, container: id, warning }, "container config not fully applied");
       const record: ContainerRecord = {
         v: RECORD_VERSION,
         id,
@@ -72,9 +78,9 @@ export async function createContainer(deps: RuntimeDeps, req: CreateContainerReq
         logPath: pod.config.logDirectory && config.logPath ? join(pod.config.logDirectory, config.logPath) : "",
         stopSignal: built.stopSignal,
         user: {
-          uid: built.user.uid.toString(),
-          gid: built.user.gid.toString(),
-          supplementalGroups: built.user.supplementalGroups.map(String),
+          uid: String(built.user.uid),
+          gid: String(built.user.gid),
+          supplementalGroups: built.user.additionalGids.map(String),
         },
         rootPath,
       };
@@ -82,6 +88,8 @@ export async function createContainer(deps: RuntimeDeps, req: CreateContainerReq
       await state.beginCreateContainer(record, config);
       try {
         await mkdir(rootPath, { recursive: true, mode: 0o755 });
+        // Porto checks a child's devices against its parent's: the pod allows them first (rules only add).
+        if (built.podDevices) await deps.porto.updateFromSpec({ name: podPortoName(podId), devices: built.podDevices });
         await deps.porto.createFromSpec(ownedSpec(built.spec, state.instance), { volumes: built.volumes });
       } catch (err) {
         await undo(deps, record, err);

@@ -14,7 +14,7 @@ import { NamespaceMode, RunPodSandboxResponseSchema } from "../../../gen/runtime
 import type { PodSandboxConfig, RunPodSandboxRequest, RunPodSandboxResponse } from "../../../gen/runtime/v1/api_pb.js";
 import { newId } from "../../mapping/ids.js";
 import { podPortoName } from "../../mapping/porto-names.js";
-import { podSpec } from "../../runtime/interim-spec.js";
+import { podSpec } from "../../mapping/pod-spec.js";
 import type { RuntimeDeps } from "../../runtime/deps.js";
 import { invalidArgument } from "../../runtime/lookup.js";
 import { ownedSpec } from "../../runtime/owned-spec.js";

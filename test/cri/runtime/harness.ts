@@ -32,6 +32,7 @@ import { callLogInterceptor } from "../../../src/cri/call-log.js";
 import { PortoClient, isPortoError, toConnectError } from "../../../src/porto/index.js";
 import { RuntimeState } from "../../../src/runtime/runtime-state.js";
 import { portoImageResolver } from "../../../src/runtime/images.js";
+import { hostFacts } from "../../../src/runtime/host.js";
 import type { RuntimeDeps } from "../../../src/runtime/deps.js";
 import { startPortoDouble } from "../../porto-double/index.js";
 import type { PortoDouble } from "../../porto-double/index.js";
@@ -93,6 +94,8 @@ export async function startShim(options: ShimOptions = {}): Promise<Shim> {
       images: portoImageResolver(porto),
       logger: silent,
       volumesDir,
+      host: hostFacts(volumesDir),
+      minOomScoreAdj: 0,
       runtimeHandlers: ["porto"],
     };
     const criDeps = {
