@@ -24,10 +24,12 @@
  * only), memory_swap_limit_in_bytes (no swap limit in Porto), unified (raw
  * cgroup v2 files; Porto uses v1 here), 1GB hugepage limits.
  */
+import { clone, create } from "@bufbuild/protobuf";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { TContainerSpec } from "../../gen/rpc_pb.js";
-import type { LinuxContainerResources, LinuxContainerResourcesSchema, LinuxPodSandboxConfig } from "../../gen/runtime/v1/api_pb.js";
+import { LinuxContainerResourcesSchema } from "../../gen/runtime/v1/api_pb.js";
+import type { LinuxContainerResources, LinuxPodSandboxConfig } from "../../gen/runtime/v1/api_pb.js";
 import type { SpecFields } from "./spec-fields.js";
 
 export type ResourcesInit = MessageInitShape<typeof LinuxContainerResourcesSchema>;
@@ -155,6 +157,42 @@ export function podResources(linux: LinuxPodSandboxConfig | undefined): LinuxCon
     memoryLimitInBytes: addOptional(r.memoryLimitInBytes, o.memoryLimitInBytes),
     hugepageLimits: [...sizes].map(([pageSize, limit]) => ({ pageSize, limit }) as LinuxContainerResources["hugepageLimits"][number]),
   };
+}
+
+/**
+ * UpdateContainerResources as containerd applies it: each field the update
+ * sets (non-zero, non-empty) replaces the current one, a field left at zero
+ * keeps its value, and oom_score_adj never changes after creation.
+ */
+export function mergeResources(current: LinuxContainerResources | undefined, update: LinuxContainerResources): LinuxContainerResources {
+  const merged = current ? clone(LinuxContainerResourcesSchema, current) : create(LinuxContainerResourcesSchema);
+  if (update.cpuPeriod !== 0n) merged.cpuPeriod = update.cpuPeriod;
+  if (update.cpuQuota !== 0n) merged.cpuQuota = update.cpuQuota;
+  if (update.cpuShares !== 0n) merged.cpuShares = update.cpuShares;
+  if (update.memoryLimitInBytes !== 0n) merged.memoryLimitInBytes = update.memoryLimitInBytes;
+  if (update.memorySwapLimitInBytes !== 0n) merged.memorySwapLimitInBytes = update.memorySwapLimitInBytes;
+  if (update.cpusetCpus !== "") merged.cpusetCpus = update.cpusetCpus;
+  if (update.cpusetMems !== "") merged.cpusetMems = update.cpusetMems;
+  if (update.hugepageLimits.length > 0) merged.hugepageLimits = update.hugepageLimits;
+  if (Object.keys(update.unified).length > 0) merged.unified = { ...merged.unified, ...update.unified };
+  return merged;
+}
+
+/**
+ * The Porto properties that bring a created or running container to `r`:
+ * only the dynamic ones (portod refuses oom_score_adj outside the stopped
+ * state), each sent even when unchanged, with explicit "no limit" values for
+ * what `r` leaves unset, so that Porto ends exactly where `r` says whatever
+ * the container was created with. One UpdateFromSpec applies them all or
+ * none (portod restores the old values when one is refused).
+ */
+export function dynamicResourcesSpec(r: LinuxContainerResources | undefined, options: ResourceOptions): ResourceSpec {
+  const { spec: all, warnings } = resourcesSpec(r, options);
+  const spec: SpecFields = { cpuGuarantee: all.cpuGuarantee ?? 0, cpuLimit: all.cpuLimit ?? 0, memoryLimit: all.memoryLimit ?? 0n };
+  if (all.cpuPeriod !== undefined) spec.cpuPeriod = all.cpuPeriod;
+  if (all.cpuSet !== undefined) spec.cpuSet = all.cpuSet;
+  if (all.hugetlbLimit !== undefined) spec.hugetlbLimit = all.hugetlbLimit;
+  return { spec, warnings };
 }
 
 /**

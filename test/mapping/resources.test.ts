@@ -4,7 +4,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { TContainerSpecSchema } from "../../gen/rpc_pb.js";
 import { LinuxContainerResourcesSchema, LinuxPodSandboxConfigSchema } from "../../gen/runtime/v1/api_pb.js";
-import { pageSizeBytes, podResources, resourcesFromSpec, resourcesSpec } from "../../src/mapping/resources.js";
+import { dynamicResourcesSpec, mergeResources, pageSizeBytes, podResources, resourcesFromSpec, resourcesSpec } from "../../src/mapping/resources.js";
 import { throwsCode } from "./helpers.js";
 
 type Init = Parameters<typeof create<typeof LinuxContainerResourcesSchema>>[1];
@@ -117,4 +117,30 @@ test("reverse: Porto spec back to the CRI values that produced it", () => {
     const want = res({ cpuPeriod: 100_000n, ...init });
     assert.deepEqual(back, want, JSON.stringify(init, (_, v) => (typeof v === "bigint" ? String(v) : v)));
   }
+});
+
+test("an update replaces the fields it sets and keeps the others; oom_score_adj never changes", () => {
+  const current = res({ cpuShares: 256n, cpuQuota: 50_000n, cpuPeriod: 100_000n, memoryLimitInBytes: 64n << 20n, oomScoreAdj: 500n, cpusetCpus: "0" });
+  const merged = mergeResources(current, res({ memoryLimitInBytes: 128n << 20n, cpuQuota: 150_000n, oomScoreAdj: -100n }));
+  assert.equal(merged.memoryLimitInBytes, 128n << 20n);
+  assert.equal(merged.cpuQuota, 150_000n);
+  assert.equal(merged.cpuShares, 256n, "kept");
+  assert.equal(merged.cpuPeriod, 100_000n, "kept");
+  assert.equal(merged.cpusetCpus, "0", "kept");
+  assert.equal(merged.oomScoreAdj, 500n, "fixed at creation");
+  assert.equal(current.memoryLimitInBytes, 64n << 20n, "the current resources are not modified");
+  const fresh = mergeResources(undefined, res({ cpuShares: 1024n }));
+  assert.equal(fresh.cpuShares, 1024n);
+  assert.equal(fresh.memoryLimitInBytes, 0n);
+});
+
+test("dynamic resources: only what portod changes on a running container, unset limits sent as none", () => {
+  const { spec } = dynamicResourcesSpec(res({ cpuShares: 512n, cpuQuota: 50_000n, cpuPeriod: 100_000n, memoryLimitInBytes: 64n << 20n, oomScoreAdj: 300n }), F);
+  assert.deepEqual(spec, { cpuGuarantee: 0.5, cpuLimit: 0.5, memoryLimit: 64n << 20n, cpuPeriod: 100_000_000n });
+  assert.deepEqual(dynamicResourcesSpec(undefined, F).spec, { cpuGuarantee: 0, cpuLimit: 0, memoryLimit: 0n }, "no resources: no limits");
+  assert.deepEqual(
+    dynamicResourcesSpec(res({ cpusetCpus: "0-1", hugepageLimits: [{ pageSize: "2MB", limit: 2n << 20n }] }), F).spec,
+    { cpuGuarantee: 0, cpuLimit: 0, memoryLimit: 0n, cpuSet: { policy: "set", list: "0-1" }, hugetlbLimit: 2n << 20n },
+  );
+  throwsCode(() => dynamicResourcesSpec(res({ memoryLimitInBytes: 1000n }), F), Code.InvalidArgument, "linux.resources.memory_limit_in_bytes");
 });
