@@ -7,3 +7,5 @@ export { startPortoDouble, DOUBLE_VERSION } from "./server.js";
 export type { PortoDouble, PortoDoubleOptions, DoubleState } from "./server.js";
 export type { ImageSeed } from "./images.js";
 export type { Container, State } from "./container.js";
+export { setUsage, usageOf } from "./usage.js";
+export type { Usage } from "./usage.js";

@@ -34,6 +34,7 @@ import { Env } from "./env.js";
 import { fail } from "./errors.js";
 import { isLabelName, LABEL_COUNT_MAX, validLabel } from "./names.js";
 import { knownId } from "./process.js";
+import { anonUsage, memoryStatText, memoryUsage, minorFaults, usageOf } from "./usage.js";
 import {
   formatBool,
   formatCpuPower,
@@ -266,42 +267,46 @@ def({
   },
 });
 
-// ---- runtime statistics: the double has no cgroups, so usage reads as zero ----
+// ---- runtime statistics: the double has no cgroups; figures are what tests set (usage.ts), zero otherwise ----
 
-for (const [name, field] of [
-  ["memory_usage", "memoryUsage"],
-  ["anon_usage", "anonUsage"],
-  ["cache_usage", "cacheUsage"],
-  ["cpu_usage", "cpuUsage"],
-  ["cpu_usage_system", "cpuUsageSystem"],
-  ["minor_faults", "minorFaults"],
-  ["major_faults", "majorFaults"],
+for (const [name, field, figure] of [
+  ["memory_usage", "memoryUsage", memoryUsage],
+  ["anon_usage", "anonUsage", anonUsage],
+  ["cache_usage", "cacheUsage", (ct: Container) => usageOf(ct).cacheBytes],
+  ["cpu_usage", "cpuUsage", (ct: Container) => usageOf(ct).cpuUsageNs],
+  ["cpu_usage_system", "cpuUsageSystem", (ct: Container) => usageOf(ct).cpuSystemNs],
+  ["minor_faults", "minorFaults", minorFaults],
+  ["major_faults", "majorFaults", (ct: Container) => usageOf(ct).pgmajfault],
 ] as const) {
   def({
     name,
     desc: name,
     readOnly: true,
     runtimeOnly: true,
-    get: () => "0",
-    dumpStatus: (_ct, s) => void (s[field] = 0n),
+    get: (ct) => String(figure(ct)),
+    dumpStatus: (ct, s) => void (s[field] = figure(ct)),
   });
 }
+const taskCount = (ct: Container, override: bigint | undefined) => override ?? BigInt(ct.pid ? 1 : 0);
 def({
   name: "process_count",
   desc: "Process count",
   readOnly: true,
   runtimeOnly: true,
-  get: (ct) => String(ct.pid ? 1 : 0),
-  dumpStatus: (ct, s) => void (s.processCount = BigInt(ct.pid ? 1 : 0)),
+  get: (ct) => String(taskCount(ct, usageOf(ct).processCount)),
+  dumpStatus: (ct, s) => void (s.processCount = taskCount(ct, usageOf(ct).processCount)),
 });
 def({
   name: "thread_count",
   desc: "Thread count",
   readOnly: true,
   runtimeOnly: true,
-  get: (ct) => String(ct.pid ? 1 : 0),
-  dumpStatus: (ct, s) => void (s.threadCount = BigInt(ct.pid ? 1 : 0)),
+  get: (ct) => String(taskCount(ct, usageOf(ct).threadCount)),
+  dumpStatus: (ct, s) => void (s.threadCount = taskCount(ct, usageOf(ct).threadCount)),
 });
+
+/** Cgroup files portod passes through by name (`memory.stat`), readable once the container has cgroups. */
+const CGROUP_KNOBS = new Map<string, (ct: Container) => string>([["memory.stat", memoryStatText]]);
 
 /** `stdout` / `stderr`: read the stored stream, `[offset][:length]`, offsets counted from the start (TStdStream::Read). */
 function streamProp(name: "stdout" | "stderr"): void {
@@ -697,6 +702,8 @@ def({
 
 function setMemoryLimit(ct: Container, v: bigint): void {
   if (v && v < MIN_MEMORY_LIMIT) throw fail(EError.InvalidValue, `Should be at least ${MIN_MEMORY_LIMIT}`);
+  // The kernel reclaims cache to fit a lower limit, never anonymous memory (usage.ts).
+  if (v && ct.isRunningOrMeta && v < anonUsage(ct)) throw fail(EError.Busy, "Memory limit is too low for current memory usage");
   ct.memoryLimit = v;
 }
 
@@ -1237,6 +1244,8 @@ export function getProperty(ct: Container, property: string, d: Daemon): string 
   if (index === undefined && name.includes(".")) {
     if (isLabelName(name)) return getLabel(ct, name);
     if (ct.state === "stopped") throw fail(EError.InvalidState, "Not available in stopped state: " + name);
+    const knob = CGROUP_KNOBS.get(name);
+    if (knob) return knob(ct);
     throw fail(EError.InvalidProperty, `Unknown cgroup attribute: ${name}`);
   }
   if (index === "") throw fail(EError.InvalidProperty, "Empty property index");

@@ -220,6 +220,8 @@ export class Volumes {
       links: [],
     };
     if (autoPath) mkdirSync(path, { recursive: true, mode: v.permissions });
+    // portod keeps an overlay's writes in its internal storage: <place>/porto_volumes/<id>/overlay/upper.
+    if (hasInternalStorage(v)) mkdirSync(upperDir(this.volumesDir, v), { recursive: true });
     this.byPath.set(path, v);
     const initial = links.length ? links : [{ container: this.daemon.root, target: "", readOnly: false, required: false }];
     for (const l of initial) this.link(v, l.container, l.target, l.readOnly, l.required);
@@ -260,7 +262,7 @@ export class Volumes {
   destroy(v: Volume): void {
     v.state = "destroyed";
     this.byPath.delete(v.path);
-    if (v.autoPath) rmSync(join(this.volumesDir, v.id), { recursive: true, force: true });
+    if (v.autoPath || hasInternalStorage(v)) rmSync(join(this.volumesDir, v.id), { recursive: true, force: true });
   }
 
   list(mask: string): Volume[] {
@@ -351,6 +353,16 @@ export class Volumes {
     }
     return s;
   }
+}
+
+/** An overlay without `storage` keeps its layers in portod's place, whatever its path. */
+function hasInternalStorage(v: Volume): boolean {
+  return v.backend === "overlay" && !v.storage;
+}
+
+/** Where an overlay volume without its own storage keeps what was written to it (TVolume::GetInternal, BuildOverlay). */
+export function upperDir(volumesDir: string, v: Volume): string {
+  return join(volumesDir, v.id, "overlay", "upper");
 }
 
 function checkTarget(path: string, target: string): void {
