@@ -26,6 +26,11 @@ import { exec } from "./runtime/exec.js";
 import { execSync } from "./runtime/exec-sync.js";
 import { attach } from "./runtime/attach.js";
 import { portForward } from "./runtime/port-forward.js";
+import { containerStats, listContainerStats, streamContainerStats } from "./runtime/container-stats.js";
+import { listPodSandboxStats, podSandboxStats, streamPodSandboxStats } from "./runtime/pod-sandbox-stats.js";
+import { listMetricDescriptors, listPodSandboxMetrics, streamPodSandboxMetrics } from "./runtime/pod-sandbox-metrics.js";
+import { updateContainerResources } from "./runtime/update-container-resources.js";
+import { updatePodSandboxResources } from "./runtime/update-pod-sandbox-resources.js";
 import type { StreamingDeps } from "./runtime/streaming-deps.js";
 import type { RuntimeDeps } from "../runtime/deps.js";
 import type { ImageDeps } from "./image/deps.js";
@@ -63,6 +68,7 @@ export function criRoutes(deps: CriDeps): (router: ConnectRouter) => void {
       listContainers: (req) => listContainers(deps.runtime, req),
       containerStatus: (req) => containerStatus(deps.runtime, req),
       updateRuntimeConfig: (req) => updateRuntimeConfig(deps.runtime, req),
+      ...statsService(deps.runtime),
       reopenContainerLog: (req) => reopenContainerLog(deps.runtime, req),
       ...(deps.streaming ? streamingService(deps.streaming) : {}),
     });
@@ -77,6 +83,23 @@ function streamingService(deps: StreamingDeps): Partial<ServiceImpl<typeof Runti
     execSync: (req, ctx) => execSync(deps, req, ctx.signal),
     attach: (req) => attach(deps, req),
     portForward: (req) => portForward(deps, req),
+  };
+}
+
+/** Stats, metrics, resource updates and container events: the RuntimeService's observation side. */
+function statsService(deps: RuntimeDeps): Partial<ServiceImpl<typeof RuntimeService>> {
+  return {
+    containerStats: (req) => containerStats(deps, req),
+    listContainerStats: (req) => listContainerStats(deps, req),
+    streamContainerStats: (req) => streamContainerStats(deps, req),
+    podSandboxStats: (req) => podSandboxStats(deps, req),
+    listPodSandboxStats: (req) => listPodSandboxStats(deps, req),
+    streamPodSandboxStats: (req) => streamPodSandboxStats(deps, req),
+    listMetricDescriptors: () => listMetricDescriptors(),
+    listPodSandboxMetrics: () => listPodSandboxMetrics(deps),
+    streamPodSandboxMetrics: () => streamPodSandboxMetrics(deps),
+    updateContainerResources: (req) => updateContainerResources(deps, req),
+    updatePodSandboxResources: (req) => updatePodSandboxResources(deps, req),
   };
 }
 
