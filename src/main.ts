@@ -31,6 +31,7 @@ import type { RuntimeDeps } from "./runtime/deps.js";
 import { hostFacts, minOomScoreAdj } from "./runtime/host.js";
 import type { HostFacts } from "./mapping/host-facts.js";
 import type { Logger } from "pino";
+import { containerEvents } from "./runtime/events.js";
 import { ContainerLogManager } from "./logs/index.js";
 import { containerPortoName } from "./mapping/porto-names.js";
 
@@ -275,6 +276,8 @@ export async function main(argv: string[]): Promise<void> {
     stopping = true;
     logger.info({ signal }, "shutting down");
     clearTimeout(reconcileTimer);
+    // Event streams never end by themselves: end them, or they would hold the whole grace period.
+    await containerEvents(runtime).close();
     await server.close(SHUTDOWN_GRACE_MS);
     // Sessions end with the shim; their exec containers are weak, so portod removes them.
     await streamingServer.close();

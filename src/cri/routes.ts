@@ -31,6 +31,7 @@ import { listPodSandboxStats, podSandboxStats, streamPodSandboxStats } from "./r
 import { listMetricDescriptors, listPodSandboxMetrics, streamPodSandboxMetrics } from "./runtime/pod-sandbox-metrics.js";
 import { updateContainerResources } from "./runtime/update-container-resources.js";
 import { updatePodSandboxResources } from "./runtime/update-pod-sandbox-resources.js";
+import { getContainerEvents } from "./runtime/get-container-events.js";
 import type { StreamingDeps } from "./runtime/streaming-deps.js";
 import type { RuntimeDeps } from "../runtime/deps.js";
 import type { ImageDeps } from "./image/deps.js";
@@ -100,6 +101,7 @@ function statsService(deps: RuntimeDeps): Partial<ServiceImpl<typeof RuntimeServ
     streamPodSandboxMetrics: () => streamPodSandboxMetrics(deps),
     updateContainerResources: (req) => updateContainerResources(deps, req),
     updatePodSandboxResources: (req) => updatePodSandboxResources(deps, req),
+    getContainerEvents: (req, ctx) => getContainerEvents(deps, req, ctx.signal),
   };
 }
 

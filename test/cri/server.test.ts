@@ -172,6 +172,7 @@ describe("CRI server on a unix socket", () => {
       "streamPodSandboxMetrics",
       "updateContainerResources",
       "updatePodSandboxResources",
+      "getContainerEvents",
       "listImages",
       "streamImages",
       "imageStatus",

@@ -14,7 +14,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { CreateContainerResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
+import { ContainerEventType, CreateContainerResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
 import type { ContainerConfig, CreateContainerRequest, CreateContainerResponse } from "../../../gen/runtime/v1/api_pb.js";
 import { newId } from "../../mapping/ids.js";
 import { containerPortoName, podPortoName } from "../../mapping/porto-names.js";
@@ -25,6 +25,7 @@ import { invalidArgument, podLockKey, requirePod } from "../../runtime/lookup.js
 import { ownedSpec } from "../../runtime/owned-spec.js";
 import { RECORD_VERSION, encodeContainerConfig, nowNs } from "../../runtime/records.js";
 import type { ContainerRecord } from "../../runtime/records.js";
+import { emitContainerEvent } from "../../runtime/events.js";
 
 export async function createContainer(deps: RuntimeDeps, req: CreateContainerRequest): Promise<CreateContainerResponse> {
   const config = validConfig(req.config);
@@ -96,6 +97,7 @@ export async function createContainer(deps: RuntimeDeps, req: CreateContainerReq
         throw err;
       }
       state.finishCreate(id);
+      emitContainerEvent(state, { type: ContainerEventType.CONTAINER_CREATED_EVENT, podId, containerId: id });
       return create(CreateContainerResponseSchema, { containerId: id });
     } finally {
       state.releaseName(key);

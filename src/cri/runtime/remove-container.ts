@@ -5,13 +5,14 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { constants } from "node:os";
-import { RemoveContainerResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
+import { ContainerEventType, RemoveContainerResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
 import type { RemoveContainerRequest, RemoveContainerResponse } from "../../../gen/runtime/v1/api_pb.js";
 import { containerPortoName } from "../../mapping/porto-names.js";
 import { isRunning } from "../../runtime/container-state.js";
 import type { RuntimeDeps } from "../../runtime/deps.js";
 import { containerIdForTeardown, containerLockKey } from "../../runtime/lookup.js";
 import { stopProcess } from "../../runtime/stop.js";
+import { emitContainerEvent } from "../../runtime/events.js";
 
 export async function removeContainer(deps: RuntimeDeps, req: RemoveContainerRequest): Promise<RemoveContainerResponse> {
   const { state } = deps;
@@ -26,6 +27,7 @@ export async function removeContainer(deps: RuntimeDeps, req: RemoveContainerReq
       if (isRunning(facts.get(name))) await stopProcess(deps.porto, deps.logger, name, constants.signals.SIGKILL, 0);
       await state.destroyQuietly(name);
       await state.deleteContainer(record);
+      emitContainerEvent(state, { type: ContainerEventType.CONTAINER_DELETED_EVENT, podId: record.podId, containerId: id });
       await deps.logs?.remove(id); // the CRI log file itself is kubelet's to delete
     });
   }

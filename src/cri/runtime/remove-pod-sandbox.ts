@@ -6,12 +6,13 @@
  * reconciliation drops. Removing a pod that is gone succeeds.
  */
 import { create } from "@bufbuild/protobuf";
-import { RemovePodSandboxResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
+import { ContainerEventType, RemovePodSandboxResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
 import type { RemovePodSandboxRequest, RemovePodSandboxResponse } from "../../../gen/runtime/v1/api_pb.js";
 import { podPortoName } from "../../mapping/porto-names.js";
 import type { RuntimeDeps } from "../../runtime/deps.js";
 import { containerLockKey, podIdForTeardown, podLockKey } from "../../runtime/lookup.js";
 import { stopPod } from "../../runtime/pod-teardown.js";
+import { emitContainerEvent } from "../../runtime/events.js";
 
 export async function removePodSandbox(deps: RuntimeDeps, req: RemovePodSandboxRequest): Promise<RemovePodSandboxResponse> {
   const { state } = deps;
@@ -21,15 +22,18 @@ export async function removePodSandbox(deps: RuntimeDeps, req: RemovePodSandboxR
       const pod = state.pod(podId);
       if (!pod) return;
       await stopPod(deps, pod);
+      emitContainerEvent(state, { type: ContainerEventType.CONTAINER_STOPPED_EVENT, podId, containerId: podId }); // once: sent only if StopPodSandbox did not
       await state.destroyQuietly(podPortoName(podId));
       for (const c of state.allContainersOf(podId)) {
         await state.locks.run(containerLockKey(c.id), async () => {
           const current = state.containers.get(c.id);
           if (current) await state.deleteContainer(current);
+          if (current) emitContainerEvent(state, { type: ContainerEventType.CONTAINER_DELETED_EVENT, podId, containerId: c.id });
           await deps.logs?.remove(c.id);
         });
       }
       await state.deletePod(state.pod(podId)!.record);
+      emitContainerEvent(state, { type: ContainerEventType.CONTAINER_DELETED_EVENT, podId, containerId: podId, pod });
       deps.logger.info({ pod: podId }, "pod sandbox removed");
     });
   }

@@ -10,7 +10,7 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
-import { NamespaceMode, RunPodSandboxResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
+import { ContainerEventType, NamespaceMode, RunPodSandboxResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
 import type { PodSandboxConfig, RunPodSandboxRequest, RunPodSandboxResponse } from "../../../gen/runtime/v1/api_pb.js";
 import { newId } from "../../mapping/ids.js";
 import { podPortoName } from "../../mapping/porto-names.js";
@@ -20,6 +20,7 @@ import { invalidArgument } from "../../runtime/lookup.js";
 import { ownedSpec } from "../../runtime/owned-spec.js";
 import { RECORD_VERSION, encodePodConfig, nowNs } from "../../runtime/records.js";
 import type { PodRecord } from "../../runtime/records.js";
+import { emitContainerEvent } from "../../runtime/events.js";
 
 export async function runPodSandbox(deps: RuntimeDeps, req: RunPodSandboxRequest): Promise<RunPodSandboxResponse> {
   const config = validConfig(req.config);
@@ -64,6 +65,9 @@ export async function runPodSandbox(deps: RuntimeDeps, req: RunPodSandboxRequest
       throw err;
     }
     state.finishCreate(id);
+    // The pod's own events, as containerd sends them: kubelet keys its pod cache on them.
+    emitContainerEvent(state, { type: ContainerEventType.CONTAINER_CREATED_EVENT, podId: id, containerId: id });
+    emitContainerEvent(state, { type: ContainerEventType.CONTAINER_STARTED_EVENT, podId: id, containerId: id });
     deps.logger.info({ pod: id, name: config.metadata!.name, namespace: config.metadata!.namespace }, "pod sandbox running");
     return create(RunPodSandboxResponseSchema, { podSandboxId: id });
   } finally {

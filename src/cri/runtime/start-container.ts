@@ -7,7 +7,7 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
-import { ContainerState, StartContainerResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
+import { ContainerEventType, ContainerState, StartContainerResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
 import type { StartContainerRequest, StartContainerResponse } from "../../../gen/runtime/v1/api_pb.js";
 import { containerPortoName } from "../../mapping/porto-names.js";
 import { isPortoError } from "../../porto/errors.js";
@@ -15,6 +15,7 @@ import { containerFacts } from "../../runtime/container-state.js";
 import type { RuntimeDeps } from "../../runtime/deps.js";
 import { containerLockKey, requireContainer } from "../../runtime/lookup.js";
 import { nowNs } from "../../runtime/records.js";
+import { emitContainerEvent } from "../../runtime/events.js";
 
 export async function startContainer(deps: RuntimeDeps, req: StartContainerRequest): Promise<StartContainerResponse> {
   const { state } = deps;
@@ -45,6 +46,7 @@ export async function startContainer(deps: RuntimeDeps, req: StartContainerReque
       throw err;
     }
     await state.updateContainer({ ...record, startedAtNs: nowNs().toString() });
+    emitContainerEvent(state, { type: ContainerEventType.CONTAINER_STARTED_EVENT, podId: record.podId, containerId: id });
     // The CRI log follows portod's stdout/stderr files from now on; its file exists when we answer.
     // A log that cannot be set up must not fail a container that runs.
     await deps.logs?.start({ containerId: id, portoName: name, logPath: record.logPath }).catch((err: unknown) => {

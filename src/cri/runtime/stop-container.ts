@@ -5,7 +5,7 @@
  * not running, or is gone, succeeds: kubelet retries stops.
  */
 import { create } from "@bufbuild/protobuf";
-import { StopContainerResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
+import { ContainerEventType, StopContainerResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
 import type { StopContainerRequest, StopContainerResponse } from "../../../gen/runtime/v1/api_pb.js";
 import { containerPortoName } from "../../mapping/porto-names.js";
 import { isRunning } from "../../runtime/container-state.js";
@@ -13,6 +13,7 @@ import type { RuntimeDeps } from "../../runtime/deps.js";
 import { containerIdForTeardown, containerLockKey } from "../../runtime/lookup.js";
 import { nowNs } from "../../runtime/records.js";
 import { stopProcess } from "../../runtime/stop.js";
+import { emitContainerEvent } from "../../runtime/events.js";
 
 export async function stopContainer(deps: RuntimeDeps, req: StopContainerRequest): Promise<StopContainerResponse> {
   const { state } = deps;
@@ -33,6 +34,7 @@ export async function stopContainer(deps: RuntimeDeps, req: StopContainerRequest
         // Porto `stop` forgets the exit status; SIGKILL is what ended it.
         ...(outcome.how === "stopped" ? { exitCode: 137 } : {}),
       });
+      emitContainerEvent(state, { type: ContainerEventType.CONTAINER_STOPPED_EVENT, podId: record.podId, containerId: id });
     });
   }
   return create(StopContainerResponseSchema);

@@ -9,18 +9,21 @@
  * or gone succeeds.
  */
 import { create } from "@bufbuild/protobuf";
-import { StopPodSandboxResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
+import { ContainerEventType, StopPodSandboxResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
 import type { StopPodSandboxRequest, StopPodSandboxResponse } from "../../../gen/runtime/v1/api_pb.js";
 import type { RuntimeDeps } from "../../runtime/deps.js";
 import { podIdForTeardown, podLockKey } from "../../runtime/lookup.js";
 import { stopPod } from "../../runtime/pod-teardown.js";
+import { emitContainerEvent } from "../../runtime/events.js";
 
 export async function stopPodSandbox(deps: RuntimeDeps, req: StopPodSandboxRequest): Promise<StopPodSandboxResponse> {
   const podId = podIdForTeardown(deps.state, req.podSandboxId);
   if (podId !== undefined) {
     await deps.state.locks.run(podLockKey(podId), async () => {
       const pod = deps.state.pod(podId);
-      if (pod) await stopPod(deps, pod);
+      if (!pod) return;
+      await stopPod(deps, pod);
+      emitContainerEvent(deps.state, { type: ContainerEventType.CONTAINER_STOPPED_EVENT, podId, containerId: podId });
     });
   }
   return create(StopPodSandboxResponseSchema);
