@@ -308,3 +308,28 @@ describe("a shim restart between calls", () => {
     await shim.rt.removePodSandbox({ podSandboxId: pod });
   });
 });
+
+describe("concurrent calls", () => {
+  test("many pods and containers at once; stop, remove and status of one container racing each other", async () => {
+    const pods = await Promise.all(Array.from({ length: 8 }, () => shim.rt.runPodSandbox({ config: podConfig() })));
+    const ids = await Promise.all(
+      pods.flatMap(({ podSandboxId }) => [0, 1].map(() => create(["sleep", "30"], {}, podSandboxId))),
+    );
+    await Promise.all(ids.map((id) => shim.rt.startContainer({ containerId: id })));
+    for (const id of ids) assert.equal((await status(id)).state, ContainerState.CONTAINER_RUNNING);
+    // kubelet may retry a stop while the first is still in flight, and remove right behind it.
+    const [victim] = ids;
+    const results = await Promise.allSettled([
+      shim.rt.stopContainer({ containerId: victim, timeout: 5n }),
+      shim.rt.stopContainer({ containerId: victim, timeout: 5n }),
+      shim.rt.removeContainer({ containerId: victim }),
+      shim.rt.removeContainer({ containerId: victim }),
+    ]);
+    assert.deepEqual(results.map((r) => r.status), ["fulfilled", "fulfilled", "fulfilled", "fulfilled"]);
+    await assert.rejects(shim.rt.containerStatus({ containerId: victim }), code(Code.NotFound));
+    // Removing every pod at once takes every container along.
+    await Promise.all(pods.map(({ podSandboxId }) => shim.rt.removePodSandbox({ podSandboxId })));
+    for (const id of ids) await assert.rejects(shim.rt.containerStatus({ containerId: id }), code(Code.NotFound));
+    for (const { podSandboxId } of pods) assert.equal(shim.double.state.containers.has(podPortoName(podSandboxId)), false);
+  });
+});
