@@ -51,6 +51,9 @@ export interface PortoExecOptions {
   nsenter?: string;
 }
 
+/** How long a terminal exec waits for the client's first window size before starting. */
+const FIRST_SIZE_WAIT_MS = 100;
+
 /** CRI exit code from portod's exit_code: 0-255, -N for signal N, -99 for the OOM killer. */
 export function criExitCode(portoExitCode: number): number {
   if (portoExitCode === -99) return 137;
@@ -90,7 +93,17 @@ export class PortoExecBackend implements ExecBackend {
         const tty = `/dev/fd/${pty.slaveFd}`;
         paths = { stdinPath: tty, stdoutPath: tty, stderrPath: tty };
         const p = pty;
-        if (io.resize) void consumeResizes(io.resize, (w, h) => p.resize(w, h));
+        if (io.resize) {
+          // Clients send the size right after opening the stream: waiting a moment for it lets the
+          // program start with the right size instead of 0x0 (it would get SIGWINCH soon after).
+          let first!: () => void;
+          const sized = new Promise<void>((resolve) => (first = resolve));
+          void consumeResizes(io.resize, (w, h) => {
+            p.resize(w, h);
+            first();
+          });
+          await Promise.race([sized, new Promise((r) => setTimeout(r, FIRST_SIZE_WAIT_MS))]);
+        }
       } else {
         fifo = await openFifoStdio({
           stdin: io.stdin !== undefined,

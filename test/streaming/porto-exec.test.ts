@@ -22,7 +22,9 @@ import type { StdioStreams, TerminalSize } from "../../src/streaming/exec-backen
 import { execSync } from "../../src/cri/runtime/exec-sync.js";
 import { exec as execRpc } from "../../src/cri/runtime/exec.js";
 import { pattern } from "./fake-backend.js";
-import { readAll } from "./spdy-client.js";
+import { readAll, spdyExec } from "./spdy-client.js";
+import { createStreamingServer } from "../../src/streaming/server.js";
+import { ExecRequestSchema as ExecReq } from "../../gen/runtime/v1/api_pb.js";
 
 let double: PortoDouble;
 let porto: PortoClient;
@@ -218,5 +220,39 @@ describe("ExecSync and Exec RPCs", () => {
     );
     const ok = await execRpc(deps(), create(ExecRequestSchema, { containerId: ctrId.slice(0, 13), cmd: ["sh"], stdout: true }));
     assert.equal(ok.url, "http://x/exec/t");
+  });
+});
+
+describe("end to end: SPDY client, streaming server, Porto backend, double", () => {
+  it("runs concurrent sessions with stdin, exit codes and a terminal", async () => {
+    const server = createStreamingServer({ address: "127.0.0.1", port: 0, backend });
+    await server.listen();
+    try {
+      const url = (init: Parameters<typeof create<typeof ExecReq>>[1]) =>
+        server.execUrl(create(ExecReq, { containerId: ctrId, stdout: true, ...init }));
+      const plain = Array.from({ length: 8 }, (_, i) =>
+        spdyExec(url({ cmd: ["sh", "-c", `cat; echo n${i} >&2; exit ${i}`], stdin: true, stderr: true }), {
+          stdin: Buffer.from(`in${i}\n`),
+          stderr: true,
+        }),
+      );
+      const tty = spdyExec(url({ cmd: ["sh", "-c", "stty size"], tty: true, stdin: true }), {
+        tty: true,
+        stdin: new PassThrough(),
+        resize: [{ Width: 90, Height: 20 }],
+      });
+      const results = await Promise.all(plain);
+      results.forEach((r, i) => {
+        assert.equal(r.stdout.toString(), `in${i}\n`);
+        assert.equal(r.stderr.toString(), `n${i}\n`);
+        const status = JSON.parse(r.error);
+        if (i === 0) assert.equal(status.status, "Success");
+        else assert.deepEqual(status.details.causes, [{ reason: "ExitCode", message: String(i) }]);
+      });
+      const t = await tty;
+      assert.match(t.stdout.toString(), /20 90/);
+    } finally {
+      await server.close();
+    }
   });
 });
