@@ -24,7 +24,7 @@ function execUrl(init: MessageInitShape<typeof ExecRequestSchema>): string {
 }
 
 before(async () => {
-  server = createStreamingServer({ address: "127.0.0.1", port: 0, backend, streamCreationTimeoutMs: 2_000 });
+  server = createStreamingServer({ address: "127.0.0.1", port: 0, backend, streamCreationTimeoutMs: 1_000 });
   await server.listen();
   for (const [port, make] of [
     [7001, () => countingServer()],
@@ -227,7 +227,7 @@ describe("exec over SPDY", () => {
     await client.createStream({ streamtype: "error" });
     const t0 = Date.now();
     await client.closed;
-    assert.ok(Date.now() - t0 >= 1_500);
+    assert.ok(Date.now() - t0 >= 900);
   });
 
   it("answers pings and refuses unknown stream types", async () => {
