@@ -20,6 +20,8 @@ let porto: PortoClient;
 let stdio: ContainerStdio;
 let dir: string;
 const podId = newId();
+/** Every container given a stdin keeper, released at the end even if a test failed. */
+const prepared: string[] = [];
 
 class Sink extends Writable {
   text = "";
@@ -32,12 +34,13 @@ class Sink extends Writable {
 async function startWithStdin(id: string, command: string, once: boolean): Promise<string> {
   const name = containerPortoName(podId, id);
   await porto.createFromSpec({ name, command });
-  const prepared = await stdio.prepareStdin(id, once);
+  const stdin = await stdio.prepareStdin(id, once);
+  prepared.push(id);
   try {
-    await porto.setProperty(name, "stdin_path", prepared.stdinPath);
+    await porto.setProperty(name, "stdin_path", stdin.stdinPath);
     await porto.start(name);
   } finally {
-    prepared.started();
+    stdin.started();
   }
   return name;
 }
@@ -58,6 +61,7 @@ before(async () => {
 });
 
 after(async () => {
+  for (const id of prepared) stdio.release(id);
   porto.close();
   await double.close();
   rmSync(dir, { recursive: true, force: true });
