@@ -274,7 +274,8 @@ export class RuntimeState {
    * another state directory are not looked at. Records without a Porto container are
    * dropped with their files. Safe to run again if it fails half-way, and
    * while calls are served: it only drops records that were on disk at
-   * load(), and a container being created has its record before it exists.
+   * load(), and leaves alone containers whose creation is in flight (their
+   * record and Porto container are made at the same time).
    */
   async reconcile(): Promise<{ destroyed: string[]; dropped: string[] }> {
     const facts = await this.portoFacts();
@@ -284,6 +285,10 @@ export class RuntimeState {
     const names = [...facts.keys()].sort((a, b) => a.length - b.length);
     for (const name of names) {
       const parsed = parsePortoName(name);
+      // A creation in flight makes its record and its Porto container at the same time.
+      if ((parsed.kind === "pod" && this.creating.has(parsed.podId)) || (parsed.kind === "container" && this.creating.has(parsed.containerId))) {
+        continue;
+      }
       const orphan =
         (parsed.kind === "pod" && !this.pods.has(parsed.podId)) ||
         (parsed.kind === "container" &&
@@ -327,6 +332,17 @@ export class RuntimeState {
   private *visible(ids: Iterable<string>): Iterable<string> {
     for (const id of ids) if (!this.creating.has(id)) yield id;
   }
+}
+
+/**
+ * Waits for all of `steps`, then fails with the first failure, if any: a
+ * creation's record write and its Porto request run together, and the undo
+ * must not start while one of them is still running.
+ */
+export async function settleAll(steps: Array<Promise<unknown>>): Promise<void> {
+  const results = await Promise.allSettled(steps);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
 }
 
 /** The facts one ListContainersBy entry carries. */

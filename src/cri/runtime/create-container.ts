@@ -25,6 +25,7 @@ import { invalidArgument, podLockKey, requirePod } from "../../runtime/lookup.js
 import { ownedSpec } from "../../runtime/owned-spec.js";
 import { RECORD_VERSION, encodeContainerConfig, nowNs } from "../../runtime/records.js";
 import type { ContainerRecord } from "../../runtime/records.js";
+import { settleAll } from "../../runtime/runtime-state.js";
 import { emitContainerEvent } from "../../runtime/events.js";
 
 export async function createContainer(deps: RuntimeDeps, req: CreateContainerRequest): Promise<CreateContainerResponse> {
@@ -86,12 +87,18 @@ export async function createContainer(deps: RuntimeDeps, req: CreateContainerReq
         rootPath,
       };
 
-      await state.beginCreateContainer(record, config);
       try {
-        await mkdir(rootPath, { recursive: true, mode: 0o755 });
-        // Porto checks a child's devices against its parent's: the pod allows them first (rules only add).
-        if (built.podDevices) await deps.porto.updateFromSpec({ name: podPortoName(podId), devices: built.podDevices });
-        await deps.porto.createFromSpec(ownedSpec(built.spec, state.instance), { volumes: built.volumes });
+        // The record and the Porto container are made together (see docs/lifecycle.md, crash safety):
+        // the id is handed out only once both exist.
+        await settleAll([
+          state.beginCreateContainer(record, config),
+          (async () => {
+            await mkdir(rootPath, { recursive: true, mode: 0o755 });
+            // Porto checks a child's devices against its parent's: the pod allows them first (rules only add).
+            if (built.podDevices) await deps.porto.updateFromSpec({ name: podPortoName(podId), devices: built.podDevices });
+            await deps.porto.createFromSpec(ownedSpec(built.spec, state.instance), { volumes: built.volumes });
+          })(),
+        ]);
       } catch (err) {
         await undo(deps, record, err);
         throw err;

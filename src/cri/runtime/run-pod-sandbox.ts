@@ -20,6 +20,7 @@ import { invalidArgument } from "../../runtime/lookup.js";
 import { ownedSpec } from "../../runtime/owned-spec.js";
 import { RECORD_VERSION, encodePodConfig, nowNs } from "../../runtime/records.js";
 import type { PodRecord } from "../../runtime/records.js";
+import { settleAll } from "../../runtime/runtime-state.js";
 import { emitContainerEvent } from "../../runtime/events.js";
 
 export async function runPodSandbox(deps: RuntimeDeps, req: RunPodSandboxRequest): Promise<RunPodSandboxResponse> {
@@ -49,17 +50,20 @@ export async function runPodSandbox(deps: RuntimeDeps, req: RunPodSandboxRequest
       state: "ready",
       podCidr: state.podCidr || undefined,
     };
-    await state.beginCreatePod(record, config);
+    const written = state.beginCreatePod(record, config);
     try {
       const hostNetwork = config.linux?.securityContext?.namespaceOptions?.network === NamespaceMode.NODE;
       if (deps.network && !hostNetwork) {
+        // The network keeps records of its own; ours must name the namespace before it exists.
+        await written;
         const net = await deps.network.setUp(id, config);
         record.netnsPath = net.netnsPath;
         record.ips = net.ips;
         await state.updatePod(record);
       }
       const spec = ownedSpec(podSpec({ podId: id, config, netns: record.netnsPath }), state.instance);
-      await deps.porto.createFromSpec(spec, { start: true });
+      // Without a network the record and the Porto container are made together (docs/lifecycle.md).
+      await settleAll([written, deps.porto.createFromSpec(spec, { start: true })]);
     } catch (err) {
       await undo(deps, record, config, err);
       throw err;

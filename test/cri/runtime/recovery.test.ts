@@ -151,6 +151,33 @@ describe("start-up reconciliation", () => {
   });
 });
 
+describe("start-up reconciliation and creations in flight", () => {
+  test("leaves a Porto container alone whose record is still being written", async () => {
+    const pods = shim.state.pods;
+    const put = pods.put.bind(pods);
+    let reconciled: Promise<unknown> | undefined;
+    pods.put = async (id, record) => {
+      // The Porto container is made meanwhile; reconcile before the record lands.
+      await eventuallyExists(podPortoName(id));
+      reconciled = shim.state.reconcile();
+      await reconciled;
+      return put(id, record);
+    };
+    try {
+      const { podSandboxId } = await shim.rt.runPodSandbox({ config: podConfig() });
+      assert.ok(reconciled, "reconciliation ran in the window");
+      assert.equal(shim.double.state.containers.has(podPortoName(podSandboxId)), true);
+      assert.equal((await shim.rt.podSandboxStatus({ podSandboxId })).status?.state, 0);
+    } finally {
+      pods.put = put;
+    }
+  });
+});
+
+async function eventuallyExists(name: string): Promise<void> {
+  for (let i = 0; i < 200 && !shim.double.state.containers.has(name); i++) await new Promise((r) => setTimeout(r, 5));
+}
+
 describe("UpdateRuntimeConfig", () => {
   test("keeps the pod CIDR across restarts and refuses what is not a CIDR", async () => {
     await shim.rt.updateRuntimeConfig({ runtimeConfig: { networkConfig: { podCidr: "10.244.1.0/24,fd00:10:244:1::/64" } } });
