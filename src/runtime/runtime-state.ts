@@ -4,9 +4,10 @@
  * however many objects a call looks at.
  *
  * Rules that keep the two from disagreeing for long:
- * - A record is written before its Porto container is created and deleted
- *   after the container is destroyed. An object being created is invisible
- *   until its call finishes (`creating`), so a list never shows half of it.
+ * - A record is written while its Porto container is created (the id is
+ *   handed out once both exist) and deleted after the container is
+ *   destroyed. An object being created is invisible until its call finishes
+ *   (`creating`), so a list never shows half of it.
  * - At start-up {@link RuntimeState.reconcile} finishes what a crash
  *   interrupted: records whose container never appeared are dropped with the
  *   files they name, shim containers without a record are destroyed.
@@ -184,29 +185,21 @@ export class RuntimeState {
     this.reservedNames.delete(key);
   }
 
-  /** Writes the record of an object about to be created; it stays invisible until {@link finishCreate}. */
+  /** Writes the record of an object being created; it stays invisible until {@link finishCreate}. */
   async beginCreatePod(record: PodRecord, config: PodSandboxConfig): Promise<void> {
+    // Stays "creating" even if the write fails: the caller's undo (deletePod) ends that,
+    // once the Porto request running alongside has finished too.
     this.creating.add(record.id);
     this.podConfigs.set(record.id, config);
-    try {
-      await this.pods.put(record.id, record);
-    } catch (err) {
-      this.creating.delete(record.id);
-      this.podConfigs.delete(record.id);
-      throw err;
-    }
+    await this.pods.put(record.id, record);
   }
 
   async beginCreateContainer(record: ContainerRecord, config: ContainerConfig): Promise<void> {
+    // Stays "creating" even if the write fails: the caller's undo (deleteContainer) ends that,
+    // once the Porto request running alongside has finished too.
     this.creating.add(record.id);
     this.containerConfigs.set(record.id, config);
-    try {
-      await this.containers.put(record.id, record);
-    } catch (err) {
-      this.creating.delete(record.id);
-      this.containerConfigs.delete(record.id);
-      throw err;
-    }
+    await this.containers.put(record.id, record);
   }
 
   /** The object's Porto container exists: callers may see it now. */

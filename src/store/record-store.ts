@@ -9,10 +9,11 @@
  * Crash safety: a file is replaced atomically (write a temporary file, fsync,
  * rename over, fsync the directory), so a reader finds the old record or the
  * new one, never a torn one. Porto stays the source of truth for what exists:
- * callers write the record before creating the Porto container and delete it
- * after destroying the container, and at start-up a record without a container
- * (or a container without a record) is what a crash left half-made, to be
- * cleaned up. A record never makes an object visible by itself.
+ * callers write the record before (or while) creating the Porto container,
+ * hand its id out only once both exist, and delete the record after destroying
+ * the container; at start-up a record without a container (or a container
+ * without a record) is what a crash left half-made, to be cleaned up. A record
+ * never makes an object visible by itself.
  */
 import { mkdir, open, readdir, readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
