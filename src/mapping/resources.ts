@@ -179,20 +179,38 @@ export function mergeResources(current: LinuxContainerResources | undefined, upd
 }
 
 /**
- * The Porto properties that bring a created or running container to `r`:
- * only the dynamic ones (portod refuses oom_score_adj outside the stopped
- * state), each sent even when unchanged, with explicit "no limit" values for
- * what `r` leaves unset, so that Porto ends exactly where `r` says whatever
- * the container was created with. One UpdateFromSpec applies them all or
- * none (portod restores the old values when one is refused).
+ * The Porto properties that take a created or running container from
+ * resources `from` (what it was created or last updated with) to `to`: only
+ * dynamic ones (portod refuses oom_score_adj outside the stopped state), and
+ * only those that change, a removed limit sent as "none". Unchanged ones are
+ * left out because portod refuses to touch a CPU property at all on a
+ * container created without CPU settings (`NotSupported: Cannot enable
+ * controllers in runtime`), even to write the value it already has; a
+ * memory-only resize must not trip over that. One UpdateFromSpec applies
+ * them all or none (portod restores the old values when one is refused).
  */
-export function dynamicResourcesSpec(r: LinuxContainerResources | undefined, options: ResourceOptions): ResourceSpec {
-  const { spec: all, warnings } = resourcesSpec(r, options);
-  const spec: SpecFields = { cpuGuarantee: all.cpuGuarantee ?? 0, cpuLimit: all.cpuLimit ?? 0, memoryLimit: all.memoryLimit ?? 0n };
-  if (all.cpuPeriod !== undefined) spec.cpuPeriod = all.cpuPeriod;
-  if (all.cpuSet !== undefined) spec.cpuSet = all.cpuSet;
-  if (all.hugetlbLimit !== undefined) spec.hugetlbLimit = all.hugetlbLimit;
+export function dynamicResourcesUpdate(
+  from: LinuxContainerResources | undefined,
+  to: LinuxContainerResources | undefined,
+  options: ResourceOptions,
+): ResourceSpec {
+  const before = resourcesSpec(from, options).spec;
+  const { spec: after, warnings } = resourcesSpec(to, options);
+  const none: SpecFields = { cpuGuarantee: 0, cpuLimit: 0, memoryLimit: 0n, cpuPeriod: BigInt(DEFAULT_CPU_PERIOD_US) * 1000n, hugetlbLimit: 0n };
+  const spec: SpecFields = {};
+  for (const key of DYNAMIC_FIELDS) {
+    const next = after[key] ?? (key === "cpuSet" ? { policy: "inherit" } : none[key]);
+    const prev = before[key] ?? (key === "cpuSet" ? { policy: "inherit" } : none[key]);
+    if (JSON.stringify(next, bigints) !== JSON.stringify(prev, bigints)) (spec as Record<string, unknown>)[key] = next;
+  }
   return { spec, warnings };
+}
+
+/** Resource properties portod changes on a running container. */
+const DYNAMIC_FIELDS = ["cpuGuarantee", "cpuLimit", "cpuPeriod", "cpuSet", "memoryLimit", "hugetlbLimit"] as const;
+
+function bigints(_key: string, value: unknown): unknown {
+  return typeof value === "bigint" ? value.toString() : value;
 }
 
 /**

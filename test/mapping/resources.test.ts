@@ -4,7 +4,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { TContainerSpecSchema } from "../../gen/rpc_pb.js";
 import { LinuxContainerResourcesSchema, LinuxPodSandboxConfigSchema } from "../../gen/runtime/v1/api_pb.js";
-import { dynamicResourcesSpec, mergeResources, pageSizeBytes, podResources, resourcesFromSpec, resourcesSpec } from "../../src/mapping/resources.js";
+import { dynamicResourcesUpdate, mergeResources, pageSizeBytes, podResources, resourcesFromSpec, resourcesSpec } from "../../src/mapping/resources.js";
 import { throwsCode } from "./helpers.js";
 
 type Init = Parameters<typeof create<typeof LinuxContainerResourcesSchema>>[1];
@@ -134,13 +134,20 @@ test("an update replaces the fields it sets and keeps the others; oom_score_adj 
   assert.equal(fresh.memoryLimitInBytes, 0n);
 });
 
-test("dynamic resources: only what portod changes on a running container, unset limits sent as none", () => {
-  const { spec } = dynamicResourcesSpec(res({ cpuShares: 512n, cpuQuota: 50_000n, cpuPeriod: 100_000n, memoryLimitInBytes: 64n << 20n, oomScoreAdj: 300n }), F);
-  assert.deepEqual(spec, { cpuGuarantee: 0.5, cpuLimit: 0.5, memoryLimit: 64n << 20n, cpuPeriod: 100_000_000n });
-  assert.deepEqual(dynamicResourcesSpec(undefined, F).spec, { cpuGuarantee: 0, cpuLimit: 0, memoryLimit: 0n }, "no resources: no limits");
+test("a resource update sends only the dynamic properties that change; a removed limit as none", () => {
+  const from = res({ cpuShares: 512n, cpuQuota: 50_000n, cpuPeriod: 100_000n, memoryLimitInBytes: 64n << 20n, oomScoreAdj: 300n });
+  const memOnly = dynamicResourcesUpdate(from, mergeResources(from, res({ memoryLimitInBytes: 128n << 20n })), F);
+  assert.deepEqual(memOnly.spec, { memoryLimit: 128n << 20n }, "no CPU property: portod refuses them on a container created without CPU settings");
   assert.deepEqual(
-    dynamicResourcesSpec(res({ cpusetCpus: "0-1", hugepageLimits: [{ pageSize: "2MB", limit: 2n << 20n }] }), F).spec,
-    { cpuGuarantee: 0, cpuLimit: 0, memoryLimit: 0n, cpuSet: { policy: "set", list: "0-1" }, hugetlbLimit: 2n << 20n },
+    dynamicResourcesUpdate(from, res({ cpuShares: 1024n, cpuQuota: 200_000n, cpuPeriod: 100_000n, memoryLimitInBytes: 64n << 20n, oomScoreAdj: -5n }), F).spec,
+    { cpuGuarantee: 1, cpuLimit: 2 },
+    "oom_score_adj never: portod sets it only in the stopped state",
   );
-  throwsCode(() => dynamicResourcesSpec(res({ memoryLimitInBytes: 1000n }), F), Code.InvalidArgument, "linux.resources.memory_limit_in_bytes");
+  assert.deepEqual(dynamicResourcesUpdate(from, undefined, F).spec, { cpuGuarantee: 0, cpuLimit: 0, memoryLimit: 0n }, "no resources: no limits (the period was the default already)");
+  assert.deepEqual(dynamicResourcesUpdate(undefined, undefined, F).spec, {});
+  assert.deepEqual(
+    dynamicResourcesUpdate(undefined, res({ cpusetCpus: "0-1", hugepageLimits: [{ pageSize: "2MB", limit: 2n << 20n }] }), F).spec,
+    { cpuSet: { policy: "set", list: "0-1" }, hugetlbLimit: 2n << 20n },
+  );
+  throwsCode(() => dynamicResourcesUpdate(from, res({ memoryLimitInBytes: 1000n }), F), Code.InvalidArgument, "linux.resources.memory_limit_in_bytes");
 });

@@ -4,14 +4,16 @@
  *
  * The story: merge the update into the container's current resources as
  * containerd does (fields left at zero keep their value; oom_score_adj is
- * fixed at creation), turn the result into Porto's dynamic properties, and
- * set them all in one UpdateFromSpec on a created or running container (an
+ * fixed at creation), turn what changed into Porto's dynamic properties, and
+ * set them in one UpdateFromSpec on a created or running container (an
  * exited one only has its record changed, like containerd's spec). The new
  * resources are then kept in the record, so ContainerStatus reports them.
  *
  * A change portod refuses is reported with portod's reason: a memory limit
- * below what the container uses (portod: Busy) is FailedPrecondition, a value
- * out of range InvalidArgument. Nothing is half-applied: portod restores the
+ * below what the container uses (portod: Busy) and a CPU limit for a
+ * container created without CPU settings (portod cannot add the cgroup
+ * controller to a running container: NotSupported) are FailedPrecondition, a
+ * value out of range InvalidArgument. Nothing is half-applied: portod restores the
  * old values when one property is refused, and the record is written only
  * after portod accepted.
  */
@@ -21,7 +23,7 @@ import { EError } from "../../../gen/rpc_pb.js";
 import { ContainerState, UpdateContainerResourcesResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
 import type { UpdateContainerResourcesRequest, UpdateContainerResourcesResponse } from "../../../gen/runtime/v1/api_pb.js";
 import { containerPortoName } from "../../mapping/porto-names.js";
-import { dynamicResourcesSpec, mergeResources } from "../../mapping/resources.js";
+import { dynamicResourcesUpdate, mergeResources } from "../../mapping/resources.js";
 import { grpcCodeOf, isPortoError } from "../../porto/errors.js";
 import { containerFacts } from "../../runtime/container-state.js";
 import type { RuntimeDeps } from "../../runtime/deps.js";
@@ -42,12 +44,13 @@ export async function updateContainerResources(
     if (!ctr) throw new ConnectError(`container ${id} not found`, Code.NotFound);
     const name = containerPortoName(ctr.record.podId, id);
     const merged = mergeResources(ctr.config.linux?.resources, update);
-    const { spec, warnings } = dynamicResourcesSpec(merged, { field: "linux" });
+    const { spec, warnings } = dynamicResourcesUpdate(ctr.config.linux?.resources, merged, { field: "linux" });
     const current = containerFacts(ctr.record, (await state.portoFacts([name])).get(name)).state;
     if (current === ContainerState.CONTAINER_UNKNOWN) {
       throw new ConnectError(`container ${id}: its Porto container is gone, so its resources cannot change`, Code.FailedPrecondition);
     }
-    if (current === ContainerState.CONTAINER_CREATED || current === ContainerState.CONTAINER_RUNNING) {
+    const live = current === ContainerState.CONTAINER_CREATED || current === ContainerState.CONTAINER_RUNNING;
+    if (live && Object.keys(spec).length > 0) {
       try {
         await deps.porto.updateFromSpec({ name, ...spec });
       } catch (err) {
@@ -63,7 +66,7 @@ export async function updateContainerResources(
 }
 
 /** Porto codes that mean "not now, not like this" rather than "bad value". */
-const PRECONDITION = new Set([EError.Busy, EError.InvalidState, EError.ResourceNotAvailable, EError.Permission, EError.NoSpace]);
+const PRECONDITION = new Set([EError.Busy, EError.InvalidState, EError.NotSupported, EError.ResourceNotAvailable, EError.Permission, EError.NoSpace]);
 
 /**
  * portod's refusal as the caller should read it: its reason verbatim, with a
@@ -76,5 +79,7 @@ export function refused(err: unknown, what: string): unknown {
   let code = grpcCodeOf(err.code);
   if (PRECONDITION.has(err.code)) code = Code.FailedPrecondition;
   else if (err.code === EError.InvalidValue || err.code === EError.InvalidProperty) code = Code.InvalidArgument;
-  return new ConnectError(`cannot change the resources of ${what}: portod refused: ${reason} (${err.codeName})`, code, undefined, undefined, err);
+  // portod adds cgroup controllers only at start: CPU settings need some at creation (kubelet always sends cpu_shares).
+  const hint = err.code === EError.NotSupported && /controllers/.test(reason) ? "; it was started without CPU settings, so its CPU cannot be limited until it is recreated" : "";
+  return new ConnectError(`cannot change the resources of ${what}: portod refused: ${reason} (${err.codeName})${hint}`, code, undefined, undefined, err);
 }

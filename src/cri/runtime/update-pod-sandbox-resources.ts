@@ -15,7 +15,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { LinuxPodSandboxConfigSchema, UpdatePodSandboxResourcesResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
 import type { UpdatePodSandboxResourcesRequest, UpdatePodSandboxResourcesResponse } from "../../../gen/runtime/v1/api_pb.js";
 import { podPortoName } from "../../mapping/porto-names.js";
-import { dynamicResourcesSpec, podResources } from "../../mapping/resources.js";
+import { dynamicResourcesUpdate, podResources } from "../../mapping/resources.js";
 import { isRunning } from "../../runtime/container-state.js";
 import type { RuntimeDeps } from "../../runtime/deps.js";
 import { podLockKey, requirePod } from "../../runtime/lookup.js";
@@ -33,9 +33,9 @@ export async function updatePodSandboxResources(
     if (!pod) throw new ConnectError(`pod sandbox ${podId} not found`, Code.NotFound);
     const name = podPortoName(podId);
     const limits = podResources(create(LinuxPodSandboxConfigSchema, { resources: req.resources, overhead: req.overhead }));
-    const { spec, warnings } = dynamicResourcesSpec(limits, { field: "resources" });
+    const { spec, warnings } = dynamicResourcesUpdate(podResources(pod.config.linux), limits, { field: "resources" });
     const facts = (await state.portoFacts([name])).get(name);
-    if (pod.record.state === "ready" && isRunning(facts)) {
+    if (pod.record.state === "ready" && isRunning(facts) && Object.keys(spec).length > 0) {
       try {
         await deps.porto.updateFromSpec({ name, ...spec });
       } catch (err) {

@@ -100,6 +100,28 @@ contract("usage and resource updates", (t) => {
     assert.equal(await c.get(hog, "memory_limit"), String(64n * MB));
   });
 
+  it("cannot add CPU limits to a running child started without CPU settings (NotSupported), memory still changes", async () => {
+    if (t().double) return; // not modelled: the double enables every controller (README)
+    const c = await t().connect();
+    const parent = t().name("nocpu");
+    const name = `${parent}/child`;
+    await c.call({ create: { name: parent } });
+    await c.call({ create: { name } });
+    await c.set(name, "command", "sleep 1000");
+    await c.set(name, "memory_limit", String(32n * MB));
+    await c.call({ start: { name } });
+    // A nested container gets only the controllers its properties need (a top-level one gets all).
+    const controllers = (await c.get(name, "controllers")).split(";");
+    assert.ok(controllers.includes("memory") && !controllers.includes("cpu"), controllers.join(";"));
+    for (const [p, v] of [["cpu_limit", "0.5c"], ["cpu_guarantee", "0c"], ["cpu_limit", "0c"]]) {
+      const rsp = await c.raw({ setProperty: { name, property: p, value: v } });
+      assert.equal(rsp.error, EError.NotSupported, `${p}=${v}`);
+      assert.equal(rsp.errorMsg, "Cannot enable controllers in runtime");
+    }
+    await c.call({ UpdateFromSpec: { container: { name, memoryLimit: 64n * MB } } });
+    assert.equal(await c.get(name, "memory_limit"), String(64n * MB));
+  });
+
   it("keeps an overlay volume's writes in <place>/porto_volumes/<id>/overlay/upper", async () => {
     const c = await t().connect();
     if (t().double) await c.call({ pullDockerImage: { name: BUSYBOX } });
