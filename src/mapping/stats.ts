@@ -39,24 +39,14 @@ import type {
   UInt64Value,
 } from "../../gen/runtime/v1/api_pb.js";
 
-/** Porto properties one batched `get` asks of every container and pod. */
-export const USAGE_PROPERTIES = [
-  "state",
-  "cpu_usage",
-  "cpu_usage_system",
-  "memory_usage",
-  "memory.stat",
-  "memory_limit",
-  "process_count",
-  "thread_count",
-  "oom_kills",
-  "cpu_limit",
-  "cpu_guarantee",
-  "cpu_period",
-] as const;
+/** Porto properties one batched `get` asks of every container and pod for ContainerStats and PodSandboxStats. */
+export const USAGE_PROPERTIES = ["state", "cpu_usage", "memory_usage", "memory.stat", "memory_limit", "process_count"] as const;
 
-/** Asked of pods only: whose /proc/<pid>/net/dev shows the pod's interfaces. */
-export const POD_USAGE_PROPERTIES = [...USAGE_PROPERTIES, "root_pid"] as const;
+/** Asked besides for the metrics calls: the figures only cAdvisor's series carry. */
+export const METRIC_PROPERTIES = ["cpu_usage_system", "thread_count", "oom_kills", "cpu_limit", "cpu_guarantee", "cpu_period"] as const;
+
+/** Asked of pods: whose /proc/<pid>/net/dev shows the pod's interfaces. */
+export const POD_PROPERTIES = ["root_pid"] as const;
 
 /** What Porto said about one container; a figure portod could not give is absent. */
 export interface PortoUsage {

@@ -2,7 +2,10 @@
  * Samples resource usage of pods and containers for the stats and metrics
  * calls, with a constant number of Porto requests however many objects are
  * asked about: one `get` of every name × every usage property, and (for
- * writable layers) one `listVolumes`. Network counters come from each pod's
+ * writable layers) one `listVolumes` when a container's root volume is not
+ * known yet. A root volume is made with its container and never changes, so
+ * where it keeps its writes is remembered; only volumes under a quota, whose
+ * figures come from portod, are listed on every call. Network counters come from each pod's
  * /proc/<root_pid>/net/dev (procfs, no Porto request), layer usage from
  * layer-usage.ts, CPU rates from cpu-rate.ts. Pure figures are worked out in
  * mapping/stats.ts.
@@ -13,7 +16,7 @@ import type { Logger } from "pino";
 import type { TVolumeDescription } from "../../gen/rpc_pb.js";
 import { NamespaceMode } from "../../gen/runtime/v1/api_pb.js";
 import { containerPortoName, podPortoName } from "../mapping/porto-names.js";
-import { POD_USAGE_PROPERTIES, USAGE_PROPERTIES, parseNetDev, parseUint, portoUsage } from "../mapping/stats.js";
+import { METRIC_PROPERTIES, POD_PROPERTIES, USAGE_PROPERTIES, parseNetDev, parseUint, portoUsage } from "../mapping/stats.js";
 import type { InterfaceCounters, LayerFigures, PortoUsage } from "../mapping/stats.js";
 import type { PortoClient } from "../porto/client.js";
 import { CpuRateTracker } from "./cpu-rate.js";
@@ -64,6 +67,7 @@ export class StatsCollector {
   private readonly readNetDev: (pid: number) => Promise<string>;
   readonly layers: LayerUsage;
   readonly rates: CpuRateTracker;
+  private readonly roots = new RootVolumeCache();
 
   constructor(options: StatsCollectorOptions) {
     this.porto = options.porto;
@@ -73,17 +77,27 @@ export class StatsCollector {
     this.rates = options.rates ?? new CpuRateTracker();
   }
 
-  /** Usage of the given pods and containers: one Porto `get`, plus one `listVolumes` when containers are asked for. */
-  async collect(pods: readonly PodEntry[], containers: readonly ContainerEntry[]): Promise<Samples> {
+  /**
+   * Usage of the given pods and containers: one Porto `get`, plus one
+   * `listVolumes` when a container's root volume is not known yet or has a
+   * quota. `metrics` asks for the figures only the metrics calls report, too.
+   */
+  async collect(pods: readonly PodEntry[], containers: readonly ContainerEntry[], options: { metrics?: boolean } = {}): Promise<Samples> {
     const out: Samples = { pods: new Map(), containers: new Map() };
     const podNames = pods.map((p) => podPortoName(p.record.id));
     const ctrNames = containers.map((c) => containerPortoName(c.record.podId, c.record.id));
     if (podNames.length + ctrNames.length === 0) return out;
 
+    const unknownRoots = ctrNames.some((n) => this.roots.needsListing(n));
     const [values, volumes] = await Promise.all([
-      this.porto.get([...podNames, ...ctrNames], pods.length > 0 ? [...POD_USAGE_PROPERTIES] : [...USAGE_PROPERTIES]),
-      containers.length > 0 ? this.porto.listVolumes() : Promise.resolve([]),
+      this.porto.get([...podNames, ...ctrNames], [
+        ...USAGE_PROPERTIES,
+        ...(options.metrics ? METRIC_PROPERTIES : []),
+        ...(pods.length > 0 ? POD_PROPERTIES : []),
+      ]),
+      unknownRoots ? this.porto.listVolumes() : undefined,
     ]);
+    if (volumes) this.roots.update(ctrNames, rootVolumes(volumes));
     const atNs = nowNs();
     const sample = (key: string, name: string): UsageSample => {
       const ok = new Map<string, string>();
@@ -98,7 +112,6 @@ export class StatsCollector {
       return s;
     };
 
-    const roots = rootVolumes(volumes);
     await Promise.all([
       ...pods.map(async (p, i) => {
         const s: PodSample = sample(`pod:${p.record.id}`, podNames[i]);
@@ -107,7 +120,7 @@ export class StatsCollector {
       }),
       ...containers.map(async (c, i) => {
         const s: ContainerSample = sample(c.record.id, ctrNames[i]);
-        const vol = roots.get(ctrNames[i]);
+        const vol = this.roots.get(ctrNames[i]);
         if (vol) s.layer = await this.layer(c.record.id, vol);
         out.containers.set(c.record.id, s);
       }),
@@ -142,6 +155,38 @@ export class StatsCollector {
       this.log.debug({ container: containerId, dir: vol.upperDir, err: (err as Error).message }, "cannot measure the writable layer");
       return undefined;
     }
+  }
+}
+
+/**
+ * Root volumes by container name, as last listed. A container whose volume
+ * was not found is looked for again after a minute (its creation may have
+ * been in flight); a volume under a quota is listed every time for portod's
+ * current figures. Entries not asked for in ten minutes are dropped.
+ */
+class RootVolumeCache {
+  private readonly byName = new Map<string, { volume?: RootVolume; listedAt: number; askedAt: number }>();
+  private lastSweep = 0;
+
+  needsListing(name: string): boolean {
+    const e = this.byName.get(name);
+    if (!e) return true;
+    e.askedAt = Date.now();
+    if (e.volume) return e.volume.spaceLimit > 0n;
+    return Date.now() - e.listedAt > 60_000;
+  }
+
+  get(name: string): RootVolume | undefined {
+    return this.byName.get(name)?.volume;
+  }
+
+  /** Records what a listing says about `names` (and nothing about the others). */
+  update(names: readonly string[], listed: Map<string, RootVolume>): void {
+    const now = Date.now();
+    for (const n of names) this.byName.set(n, { volume: listed.get(n), listedAt: now, askedAt: now });
+    if (now - this.lastSweep < 60_000) return;
+    this.lastSweep = now;
+    for (const [n, e] of this.byName) if (now - e.askedAt > 600_000) this.byName.delete(n);
   }
 }
 

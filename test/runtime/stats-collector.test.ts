@@ -48,7 +48,7 @@ test("root volumes: linked at /, as the container root, or (portod 5.3.59) a bar
   assert.equal(own.get(n1)?.upperDir, undefined, "with its own storage, portod keeps the upper layer elsewhere");
 });
 
-test("one get and one listVolumes for everything; network from the pod's root pid; layers from quota or a walk", async () => {
+test("one get, and one listVolumes while a root volume is unknown or under a quota; network from the pod's root pid; layers from quota or a walk", async () => {
   const requests: string[] = [];
   const values: Record<string, Record<string, string>> = {
     [podPortoName(P)]: { state: "meta", cpu_usage: "3000", memory_usage: "100", root_pid: "4242", process_count: "3" },
@@ -98,7 +98,7 @@ test("one get and one listVolumes for everything; network from the pod's root pi
   const podEntry = { record: { id: P }, config: pod({}) } as unknown as PodEntry;
   const entries = [C1, C2].map((id) => ({ record: { id, podId: P }, config: ctr({}) }) as unknown as ContainerEntry);
   const s = await collector.collect([podEntry], entries);
-  assert.deepEqual(requests, ["get 3x13", "listVolumes"]);
+  assert.deepEqual(requests, ["get 3x7", "listVolumes"]);
   assert.deepEqual(netPids, [4242]);
   const p = s.pods.get(P)!;
   assert.equal(p.live, true);
@@ -113,6 +113,13 @@ test("one get and one listVolumes for everything; network from the pod's root pi
   assert.equal(c2.live, false);
   assert.equal(c2.layer?.bytes, 40n, "under a quota portod's space_used is the layer's");
   assert.equal(c2.layer?.inodes, 2n);
+
+  requests.length = 0;
+  await collector.collect([], [entries[0]]);
+  assert.deepEqual(requests, ["get 1x6"], "C1's root volume is known: no listing");
+  requests.length = 0;
+  await collector.collect([], entries);
+  assert.deepEqual(requests, ["get 2x6", "listVolumes"], "C2's is under a quota: portod's figures are listed every time");
 
   const host = { record: { id: P }, config: pod({ linux: { securityContext: { namespaceOptions: { network: NamespaceMode.NODE } } } }) } as unknown as PodEntry;
   netPids.length = 0;

@@ -48,7 +48,7 @@ async function podMetrics(deps: RuntimeDeps): Promise<PodSandboxMetrics[]> {
   if (pods.length === 0) return [];
   const byPod = new Map<string, ContainerEntry[]>(pods.map((p) => [p.record.id, []]));
   for (const c of deps.state.listContainers()) byPod.get(c.record.podId)?.push(c);
-  const samples = await statsCollector(deps).collect(pods, [...byPod.values()].flat());
+  const samples = await statsCollector(deps).collect(pods, [...byPod.values()].flat(), { metrics: true });
 
   const out: PodSandboxMetrics[] = [];
   for (const pod of pods) {

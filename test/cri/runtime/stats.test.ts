@@ -161,13 +161,18 @@ describe("ContainerStats", () => {
 });
 
 describe("ListContainerStats", () => {
-  test("every container in one Porto get and one listVolumes", async () => {
+  test("every container in one Porto get, and one listVolumes only while a root volume is new", async () => {
+    await createCtr(["sleep", "1000"]); // a new container: its root volume is not known yet
     calls.clear();
     const { stats } = await shim.rt.listContainerStats({});
     const ids = stats.map((s) => s.attributes!.id);
     assert.ok(ids.includes(running) && ids.includes(created));
     assert.equal(calls.get("get"), 1);
     assert.equal(calls.get("listVolumes"), 1);
+    calls.clear();
+    await shim.rt.listContainerStats({});
+    assert.equal(calls.get("get"), 1);
+    assert.equal(calls.get("listVolumes") ?? 0, 0, "root volumes are remembered");
   });
 
   test("filters: id or its prefix, pod id or its prefix, label selector", async () => {
