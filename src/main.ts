@@ -192,6 +192,7 @@ export async function main(argv: string[]): Promise<void> {
   const locator = stateLocator(state);
   // Attach follows main processes' output files; stdin needs StartContainer's help (container-stdio.ts).
   const containerStdio = new ContainerStdio({ porto });
+  runtime.stdio = containerStdio;
   const execBackend = new PortoExecBackend({ porto, locator, attach: containerStdio, logger });
   const streamingServer = createStreamingServer({
     address: config.streamingServer.address,

@@ -9,6 +9,7 @@ import type { ImageResolver } from "./images.js";
 import type { PodNetwork } from "./network.js";
 import type { HostFacts } from "../mapping/host-facts.js";
 import type { ContainerLogManager } from "../logs/index.js";
+import type { ContainerStdio } from "../streaming/container-stdio.js";
 
 export interface RuntimeDeps {
   porto: PortoClient;
@@ -34,4 +35,11 @@ export interface RuntimeDeps {
    * Without it nothing is logged.
    */
   logs?: ContainerLogManager;
+  /**
+   * The main process' stdin for attach (src/streaming/container-stdio.ts):
+   * StartContainer gives a container created with `stdin: true` a FIFO the
+   * shim can feed, removal releases it. Without it such containers read
+   * /dev/null.
+   */
+  stdio?: Pick<ContainerStdio, "prepareStdin" | "release">;
 }

@@ -29,6 +29,7 @@ export async function removeContainer(deps: RuntimeDeps, req: RemoveContainerReq
       await state.deleteContainer(record);
       emitContainerEvent(state, { type: ContainerEventType.CONTAINER_DELETED_EVENT, podId: record.podId, containerId: id });
       await deps.logs?.remove(id); // the CRI log file itself is kubelet's to delete
+      deps.stdio?.release(id);
     });
   }
   return create(RemoveContainerResponseSchema);

@@ -30,6 +30,7 @@ export async function removePodSandbox(deps: RuntimeDeps, req: RemovePodSandboxR
           if (current) await state.deleteContainer(current);
           if (current) emitContainerEvent(state, { type: ContainerEventType.CONTAINER_DELETED_EVENT, podId, containerId: c.id });
           await deps.logs?.remove(c.id);
+          deps.stdio?.release(c.id);
         });
       }
       await state.deletePod(state.pod(podId)!.record);

@@ -36,7 +36,10 @@ export async function startContainer(deps: RuntimeDeps, req: StartContainerReque
     if (state.pod(record.podId)?.record.state !== "ready") {
       throw new ConnectError(`pod sandbox ${record.podId} of container ${id} is not ready`, Code.FailedPrecondition);
     }
+    // A container created with stdin reads a FIFO attach can feed; it is set up right before the start.
+    const stdin = entry.config.stdin && deps.stdio ? await deps.stdio.prepareStdin(id, entry.config.stdinOnce) : undefined;
     try {
+      if (stdin) await deps.porto.setProperty(name, "stdin_path", stdin.stdinPath);
       await deps.porto.start(name);
     } catch (err) {
       // Porto said no (or could not be asked): the process never ran.
@@ -44,6 +47,8 @@ export async function startContainer(deps: RuntimeDeps, req: StartContainerReque
         await state.updateContainer({ ...record, startError: { message: err.portoMessage || err.message, atNs: nowNs().toString() } });
       }
       throw err;
+    } finally {
+      stdin?.started();
     }
     await state.updateContainer({ ...record, startedAtNs: nowNs().toString() });
     emitContainerEvent(state, { type: ContainerEventType.CONTAINER_STARTED_EVENT, podId: record.podId, containerId: id });

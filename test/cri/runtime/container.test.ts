@@ -6,6 +6,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdir, stat } from "node:fs/promises";
+import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ContainerState, Signal } from "../../../gen/runtime/v1/api_pb.js";
@@ -331,5 +332,36 @@ describe("concurrent calls", () => {
     await Promise.all(pods.map(({ podSandboxId }) => shim.rt.removePodSandbox({ podSandboxId })));
     for (const id of ids) await assert.rejects(shim.rt.containerStatus({ containerId: id }), code(Code.NotFound));
     for (const { podSandboxId } of pods) assert.equal(shim.double.state.containers.has(podPortoName(podSandboxId)), false);
+  });
+});
+
+describe("stdin for attach", () => {
+  test("a container created with stdin gets a prepared stdin_path at start, released at removal", async () => {
+    const calls: string[] = [];
+    let startedCalled = 0;
+    let stdinPath = "";
+    shim.deps.stdio = {
+      prepareStdin: async (id, once) => {
+        calls.push(`prepare ${id} ${once}`);
+        // As the real one: a descriptor of ours that portod re-opens, closed once the start returned.
+        const fd = openSync("/dev/null", "r");
+        stdinPath = `/dev/fd/${fd}`;
+        return { stdinPath, started: () => void (startedCalled++, closeSync(fd)) };
+      },
+      release: (id) => void calls.push(`release ${id}`),
+    };
+    try {
+      const withStdin = await create(["sleep", "30"], { stdin: true, stdinOnce: true });
+      const without = await create(["sleep", "30"]);
+      await shim.rt.startContainer({ containerId: withStdin });
+      await shim.rt.startContainer({ containerId: without });
+      assert.deepEqual(calls, [`prepare ${withStdin} true`]);
+      assert.equal(startedCalled, 1);
+      assert.equal(shim.double.state.containers.get(containerPortoName(podId, withStdin))?.stdin.path, stdinPath);
+      await shim.rt.removeContainer({ containerId: withStdin });
+      assert.deepEqual(calls.slice(1), [`release ${withStdin}`]);
+    } finally {
+      shim.deps.stdio = undefined;
+    }
   });
 });
