@@ -11,7 +11,7 @@
  */
 import { it } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EError } from "../../../gen/rpc_pb.js";
@@ -24,9 +24,14 @@ const BUSYBOX = "registry.k8s.io/e2e-test-images/busybox:1.29-2";
 const MB = 1n << 20n;
 
 /** A script that keeps ~30 MB of anonymous memory (a shell variable) and burns a little CPU first. */
+let hogDir: string | undefined;
 function memoryHog(): string {
-  const dir = mkdtempSync(join(tmpdir(), "usage-contract-"));
-  const path = join(dir, "hog.sh");
+  if (!hogDir) {
+    hogDir = mkdtempSync(join(tmpdir(), "usage-contract-"));
+    const dir = hogDir;
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  }
+  const path = join(hogDir, "hog.sh");
   writeFileSync(path, "#!/bin/sh\ni=0\nwhile [ $i -lt 20000 ]; do i=$((i+1)); done\nx=$(head -c 30000000 /dev/zero | tr '\\0' a)\nsleep 1000\n");
   chmodSync(path, 0o755);
   return path;
