@@ -20,7 +20,8 @@ import { PortoExecBackend } from "./streaming/porto-exec.js";
 import { stateLocator } from "./streaming/locator.js";
 import { ContainerStdio } from "./streaming/container-stdio.js";
 import { callLogInterceptor } from "./cri/call-log.js";
-import { loadCniConfig } from "./network/cni-config.js";
+import { PodNetwork } from "./network/pod-network.js";
+import { portoNetnsName } from "./network/netns.js";
 import { ImageStore } from "./images/image-store.js";
 import { openImageRecords } from "./images/image-records.js";
 import { CachedDiskUsage } from "./images/disk-usage.js";
@@ -28,6 +29,7 @@ import { runtimeImages } from "./images/runtime-images.js";
 import type { ImageDeps } from "./cri/image/deps.js";
 import { RuntimeState } from "./runtime/runtime-state.js";
 import type { RuntimeDeps } from "./runtime/deps.js";
+import { cniPodNetwork, reconcilePodNetworks } from "./runtime/network.js";
 import { hostFacts, minOomScoreAdj } from "./runtime/host.js";
 import type { HostFacts } from "./mapping/host-facts.js";
 import type { Logger } from "pino";
@@ -172,6 +174,30 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(1);
   }
 
+  // Pod networks (netns + CNI), with records of their own in StateDir/cni; unreadable ones are fatal too.
+  let podNetwork: PodNetwork;
+  try {
+    podNetwork = await PodNetwork.open({
+      confDir: config.cni.confDir,
+      binDir: config.cni.binDir,
+      netnsDir: config.cni.netnsDir,
+      pluginTimeoutMs: config.cni.pluginTimeoutMs,
+      stateDir: config.portoshim.stateDir,
+      logger,
+    });
+  } catch (err) {
+    logger.error({ err: (err as Error).message }, "cannot read the pod network records");
+    process.stderr.write(`portoshim: cannot read the pod network records: ${(err as Error).message}\n`);
+    await log.close();
+    process.exit(1);
+  }
+  // UpdateRuntimeConfig's CIDR is kept by the state; kubelet sends it again only when it changes.
+  if (state.podCidr !== "") podNetwork.setPodCidrs(state.podCidr.split(","));
+  if (portoNetnsName(config.cni.netnsDir, "x") === undefined) {
+    logger.error({ netnsDir: config.cni.netnsDir }, "CNI.NetnsDir is not below /var/run/netns: portod cannot join its namespaces, pods without hostNetwork will fail");
+  }
+  const network = cniPodNetwork(podNetwork, { netnsDir: config.cni.netnsDir });
+
   // Containers' CRI logs, pumped from portod's stdout/stderr files (src/logs).
   const logs = new ContainerLogManager({ stateDir: config.portoshim.stateDir, porto, logger });
   const runtime: RuntimeDeps = {
@@ -186,6 +212,7 @@ export async function main(argv: string[]): Promise<void> {
     host: nodeFacts(config.portoshim.volumesDir, logger),
     minOomScoreAdj: minOomScoreAdj(),
     runtimeHandlers: [config.porto.runtimeName],
+    network,
   };
 
   // Exec, attach and port-forward: the CRI calls hand out URLs of this server.
@@ -211,7 +238,7 @@ export async function main(argv: string[]): Promise<void> {
       pingPorto: async () => {
         await porto.version({ timeoutMs: PING_TIMEOUT_MS });
       },
-      loadCniConfig: () => loadCniConfig(config.cni.confDir),
+      loadCniConfig: () => podNetwork.ready(),
       redactedConfig: () => redactConfig(config),
       image,
       runtime,
@@ -245,6 +272,7 @@ export async function main(argv: string[]): Promise<void> {
     (err: unknown) => logger.warn({ err: (err as Error).message }, "portod does not answer yet"),
   );
 
+
   let reconcileTimer: NodeJS.Timeout | undefined;
   const reconcile = () => {
     state.reconcile().then(
@@ -258,6 +286,10 @@ export async function main(argv: string[]): Promise<void> {
           started: c.startedAtNs !== undefined,
         }));
         logs.recover(live).catch((err: unknown) => logger.warn({ err: (err as Error).message }, "cannot resume container logs"));
+        // Networks of pods that are gone (a crash mid-way, a removal cut short) are torn down.
+        reconcilePodNetworks(state, network, logger).catch((err: unknown) =>
+          logger.error({ err: (err as Error).message }, "cannot reconcile pod networks"),
+        );
       },
       (err: unknown) => {
         logger.warn({ err: (err as Error).message }, "cannot reconcile with portod yet; retrying");

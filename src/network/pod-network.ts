@@ -18,7 +18,7 @@
  *
  * Every method throws ConnectErrors with a deliberate code: InvalidArgument
  * for pod input CNI cannot carry, FailedPrecondition when no network config is
- * installed (NetworkReady is false), DeadlineExceeded when a plugin was killed
+ * installed (NetworkReady is false) or a plugin it names is not in BinDir, DeadlineExceeded when a plugin was killed
  * at CNI.PluginTimeout, Unavailable for other plugin failures, AlreadyExists
  * for a second setUp, Internal for the rest (namespace tools, files).
  */
@@ -28,7 +28,7 @@ import type { Logger } from "pino";
 import { RecordStore } from "../store/record-store.js";
 import { loadCniConfig } from "./cni-config.js";
 import type { CniLoadResult } from "./cni-config.js";
-import { addNetworkList, checkNetworkList, CniPluginError, delNetworkList } from "./cni-exec.js";
+import { addNetworkList, checkNetworkList, CniPluginError, delNetworkList, findPlugin } from "./cni-exec.js";
 import type { CniExecOptions, CniNetworkList, CniRuntimeConf } from "./cni-exec.js";
 import { capabilityArgs, cniArgs, PodNetworkInputError } from "./cni-capabilities.js";
 import type { PodNetworkInput } from "./cni-capabilities.js";
@@ -177,6 +177,15 @@ export class PodNetwork {
       const loaded = await this.ready();
       if (!loaded.ok) throw new ConnectError(loaded.message, Code.FailedPrecondition);
       const { path, name, cniVersion, plugins, disableCheck } = loaded.config;
+      // A plugin that is not installed fails ADD, and then DEL too, which would leave the
+      // namespace and the record until it is: refuse before making anything.
+      for (const plugin of plugins) {
+        try {
+          await findPlugin(plugin.type, this.options.binDir);
+        } catch (err) {
+          throw new ConnectError(`network ${JSON.stringify(name)} (${path}): ${(err as Error).message}`, Code.FailedPrecondition);
+        }
+      }
       const rec: PodNetworkRecord = {
         podId: pod.id,
         state: "adding",

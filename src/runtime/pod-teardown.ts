@@ -8,6 +8,7 @@ import { containerPortoName, podPortoName } from "../mapping/porto-names.js";
 import { isRunning } from "./container-state.js";
 import type { RuntimeDeps } from "./deps.js";
 import { containerLockKey } from "./lookup.js";
+import { usesPodNetwork } from "./network.js";
 import { nowNs } from "./records.js";
 import type { PodEntry } from "./runtime-state.js";
 import { stopProcess } from "./stop.js";
@@ -34,13 +35,11 @@ export async function stopPod(deps: RuntimeDeps, pod: PodEntry): Promise<void> {
   const podFacts = facts.get(podPortoName(podId));
   if (podFacts?.state === "running") await stopProcess(porto, logger, podPortoName(podId), constants.signals.SIGKILL, 0);
 
-  // The addresses go back to the network with the teardown, so the status stops showing them.
-  let ips = pod.record.ips;
-  if (pod.record.netnsPath && deps.network) {
-    await deps.network.tearDown(podId, pod.config, pod.record.netnsPath);
-    ips = undefined;
+  // NOTREADY and without addresses before DEL gives them back: should DEL fail, the call fails and
+  // kubelet retries it, while the status already tells the truth.
+  if (pod.record.state !== "notready" || pod.record.ips !== undefined) {
+    await state.updatePod({ ...pod.record, state: "notready", ips: undefined });
   }
-  if (pod.record.state !== "notready" || ips !== pod.record.ips) {
-    await state.updatePod({ ...pod.record, state: "notready", ips });
-  }
+  // Idempotent: a pod torn down already, or whose set-up never finished, is fine.
+  if (usesPodNetwork(pod.config)) await deps.network?.tearDown(podId);
 }

@@ -32,9 +32,9 @@ export interface PodRecord {
    * "notready" for good: CRI has no way back to ready.
    */
   state: "ready" | "notready";
-  /** Network namespace file the pod uses, when the shim made one (removed with the pod). */
+  /** Network namespace file the pod uses, when CNI set one up (the network removes it with the pod). */
   netnsPath?: string;
-  /** The pod's IPs from its network set-up, primary first; none until CNI gives some. */
+  /** The pod's IPs from CNI ADD, IPv4 first (pod IP, then additional IPs); dropped when the pod stops. */
   ips?: string[];
   /** Pod CIDR in force when the pod was made (UpdateRuntimeConfig), for the network's use. */
   podCidr?: string;

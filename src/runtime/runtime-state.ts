@@ -14,7 +14,7 @@
  * - Only Porto containers named `k8s-<id>[/<id>]` that carry the CRI.managed
  *   label are ever listed, and so ever touched.
  */
-import { rm, rmdir } from "node:fs/promises";
+import { rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { isFieldSet } from "@bufbuild/protobuf";
@@ -215,9 +215,8 @@ export class RuntimeState {
     await this.containers.put(record.id, record);
   }
 
-  /** Forgets a pod whose Porto container is gone, with the files the shim made for it. */
+  /** Forgets a pod whose Porto container is gone (its network namespace is the network's to remove). */
   async deletePod(record: PodRecord): Promise<void> {
-    if (record.netnsPath) await rm(record.netnsPath, { force: true }).catch(() => {});
     await this.pods.delete(record.id);
     this.podConfigs.delete(record.id);
     this.creating.delete(record.id);

@@ -255,6 +255,17 @@ describe("config and reconciliation", () => {
     assert.equal(add.stdin.cniVersion, "0.4.0");
   });
 
+  test("a plugin missing from BinDir: FailedPrecondition naming it, and nothing made (DEL could not run either)", async () => {
+    await writeFakePlugin(w.bin, "present", w.log, { result: fakeResult(nsPath(ID1), "10.99.0.16/24") });
+    await conflist(w, [{ type: "present" }, { type: "absent" }]);
+    const net = await w.open();
+    await assert.rejects(net.setUp(pod(ID1)), (e) => codeOf(e) === Code.FailedPrecondition && /"absent"/.test((e as Error).message));
+    assert.equal(w.namespaces.size, 0);
+    assert.equal(net.status(ID1), undefined);
+    assert.deepEqual(await invocations(w.log), []);
+    assert.deepEqual((await readdir(join(w.state, "cni"))).filter((f) => f.endsWith(".json")), []);
+  });
+
   test("reconcile tears down pods that are gone and stray namespaces, keeps live ones, reports half-made ones", async () => {
     await writeFakePlugin(w.bin, "solo", w.log, { result: fakeResult("/x", "10.99.0.14/24") });
     await conflist(w, [{ type: "solo" }]);

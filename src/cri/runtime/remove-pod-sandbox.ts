@@ -12,6 +12,7 @@ import { podPortoName } from "../../mapping/porto-names.js";
 import type { RuntimeDeps } from "../../runtime/deps.js";
 import { containerLockKey, podIdForTeardown, podLockKey } from "../../runtime/lookup.js";
 import { stopPod } from "../../runtime/pod-teardown.js";
+import { usesPodNetwork } from "../../runtime/network.js";
 import { emitContainerEvent } from "../../runtime/events.js";
 
 export async function removePodSandbox(deps: RuntimeDeps, req: RemovePodSandboxRequest): Promise<RemovePodSandboxResponse> {
@@ -33,6 +34,8 @@ export async function removePodSandbox(deps: RuntimeDeps, req: RemovePodSandboxR
           deps.stdio?.release(c.id);
         });
       }
+      // The namespace goes once nothing of the pod's is in it; the network's record before ours (network.ts).
+      if (usesPodNetwork(pod.config)) await deps.network?.remove(podId);
       await state.deletePod(state.pod(podId)!.record);
       emitContainerEvent(state, { type: ContainerEventType.CONTAINER_DELETED_EVENT, podId, containerId: podId, pod });
       deps.logger.info({ pod: podId }, "pod sandbox removed");

@@ -10,12 +10,14 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
-import { ContainerEventType, NamespaceMode, RunPodSandboxResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
+import { ContainerEventType, RunPodSandboxResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
 import type { PodSandboxConfig, RunPodSandboxRequest, RunPodSandboxResponse } from "../../../gen/runtime/v1/api_pb.js";
 import { newId } from "../../mapping/ids.js";
 import { podPortoName } from "../../mapping/porto-names.js";
 import { podSpec } from "../../mapping/pod-spec.js";
 import type { RuntimeDeps } from "../../runtime/deps.js";
+import { usesPodNetwork } from "../../runtime/network.js";
+import type { PodNetwork } from "../../runtime/network.js";
 import { invalidArgument } from "../../runtime/lookup.js";
 import { ownedSpec } from "../../runtime/owned-spec.js";
 import { RECORD_VERSION, encodePodConfig, nowNs } from "../../runtime/records.js";
@@ -50,22 +52,25 @@ export async function runPodSandbox(deps: RuntimeDeps, req: RunPodSandboxRequest
       state: "ready",
       podCidr: state.podCidr || undefined,
     };
+    const network = usesPodNetwork(config) ? deps.network : undefined;
+    // The spec before anything is made: a config the mapping refuses, or a network portod cannot join, leaves nothing to undo.
+    const spec = ownedSpec(podSpec({ podId: id, config, netns: network?.portoNetns(id) }), state.instance);
     const written = state.beginCreatePod(record, config);
+    let networkSetUp = false;
     try {
-      const hostNetwork = config.linux?.securityContext?.namespaceOptions?.network === NamespaceMode.NODE;
-      if (deps.network && !hostNetwork) {
-        // The network keeps records of its own; ours must name the namespace before it exists.
+      if (network) {
+        // The network keeps records of its own; ours must exist first (reconcilePodNetworks relies on it).
         await written;
-        const net = await deps.network.setUp(id, config);
+        networkSetUp = true;
+        const net = await network.setUp(id, config);
         record.netnsPath = net.netnsPath;
         record.ips = net.ips;
         await state.updatePod(record);
       }
-      const spec = ownedSpec(podSpec({ podId: id, config, netns: record.netnsPath }), state.instance);
       // Without a network the record and the Porto container are made together (docs/lifecycle.md).
       await settleAll([written, deps.porto.createFromSpec(spec, { start: true })]);
     } catch (err) {
-      await undo(deps, record, config, err);
+      await undo(deps, record, networkSetUp ? network : undefined, err);
       throw err;
     }
     state.finishCreate(id);
@@ -93,12 +98,13 @@ function podNameKey(config: PodSandboxConfig): string {
 }
 
 /** Takes back whatever the failed call made; errors here are logged, the original one is what the caller gets. */
-async function undo(deps: RuntimeDeps, record: PodRecord, config: PodSandboxConfig, cause: unknown): Promise<void> {
+async function undo(deps: RuntimeDeps, record: PodRecord, network: PodNetwork | undefined, cause: unknown): Promise<void> {
   const log = deps.logger.child({ pod: record.id });
   log.warn({ err: cause instanceof Error ? cause.message : String(cause) }, "pod sandbox creation failed; undoing it");
   try {
     await deps.state.destroyQuietly(podPortoName(record.id));
-    if (record.netnsPath && deps.network) await deps.network.tearDown(record.id, config, record.netnsPath);
+    // Also after a failed setUp, which may have left a record for remove to finish.
+    if (network) await network.remove(record.id);
     await deps.state.deletePod(record);
   } catch (err) {
     // The record stays: start-up reconciliation finishes the cleanup.

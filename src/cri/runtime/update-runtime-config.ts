@@ -1,8 +1,9 @@
 /**
  * UpdateRuntimeConfig: kubelet passes the node's pod CIDR once it knows it.
- * Pod addresses come from the CNI config, not from the runtime, so the shim
- * only keeps the CIDR (durably, for pods made later and for the network code)
- * and logs the change.
+ * Pod addresses come from the CNI config, not from the runtime: the shim
+ * keeps the CIDR (durably, across restarts) and offers it to the CNI plugins
+ * as the ipRanges capability (host-local allocates from it when its config
+ * declares `capabilities: {ipRanges: true}`).
  */
 import { create } from "@bufbuild/protobuf";
 import { UpdateRuntimeConfigResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
@@ -28,5 +29,7 @@ export async function updateRuntimeConfig(
     await deps.state.setPodCidr(podCidr);
     deps.logger.info({ podCidr }, "pod CIDR set");
   }
+  // Kept by the state for start-up, where main.ts hands it to the network again.
+  if (podCidr !== "") deps.network?.setPodCidrs(podCidr.split(","));
   return create(UpdateRuntimeConfigResponseSchema);
 }

@@ -34,6 +34,8 @@ import { RuntimeState } from "../../../src/runtime/runtime-state.js";
 import { portoImageResolver } from "../../../src/runtime/images.js";
 import { hostFacts } from "../../../src/runtime/host.js";
 import type { RuntimeDeps } from "../../../src/runtime/deps.js";
+import { reconcilePodNetworks } from "../../../src/runtime/network.js";
+import type { PodNetwork } from "../../../src/runtime/network.js";
 import { startPortoDouble } from "../../porto-double/index.js";
 import type { PortoDouble } from "../../porto-double/index.js";
 
@@ -61,6 +63,8 @@ export interface Shim {
 export interface ShimOptions {
   /** Wraps the Porto client the handlers use (to inject failures). */
   wrapPorto?: (porto: PortoClient) => PortoClient;
+  /** The pod network the handlers use, kept across restarts (reconciled with the pods at each). */
+  network?: PodNetwork;
 }
 
 export async function startShim(options: ShimOptions = {}): Promise<Shim> {
@@ -88,6 +92,7 @@ export async function startShim(options: ShimOptions = {}): Promise<Shim> {
     const state = new RuntimeState({ stateDir, porto, logger: silent });
     await state.load();
     if (reconcile) await state.reconcile();
+    if (reconcile && options.network) await reconcilePodNetworks(state, options.network, silent);
     const deps: RuntimeDeps = {
       porto,
       state,
@@ -97,6 +102,7 @@ export async function startShim(options: ShimOptions = {}): Promise<Shim> {
       host: hostFacts(volumesDir),
       minOomScoreAdj: 0,
       runtimeHandlers: ["porto"],
+      network: options.network,
     };
     const criDeps = {
       runtimeName: "porto",
