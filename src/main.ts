@@ -34,6 +34,7 @@ import { hostFacts, minOomScoreAdj } from "./runtime/host.js";
 import type { HostFacts } from "./mapping/host-facts.js";
 import type { Logger } from "pino";
 import { containerEvents } from "./runtime/events.js";
+import { portoView } from "./runtime/porto-view.js";
 import { ContainerLogManager } from "./logs/index.js";
 import { containerPortoName } from "./mapping/porto-names.js";
 
@@ -272,6 +273,8 @@ export async function main(argv: string[]): Promise<void> {
     (err: unknown) => logger.warn({ err: (err as Error).message }, "portod does not answer yet"),
   );
 
+  // Status and list calls are served from memory, kept current by portod's events (runtime/porto-view.ts).
+  portoView(runtime).start();
 
   let reconcileTimer: NodeJS.Timeout | undefined;
   const reconcile = () => {
@@ -311,6 +314,7 @@ export async function main(argv: string[]): Promise<void> {
     clearTimeout(reconcileTimer);
     // Event streams never end by themselves: end them, or they would hold the whole grace period.
     await containerEvents(runtime).close();
+    await portoView(runtime).close();
     await server.close(SHUTDOWN_GRACE_MS);
     // Sessions end with the shim; their exec containers are weak, so portod removes them.
     await streamingServer.close();

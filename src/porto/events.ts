@@ -40,6 +40,12 @@ export interface SubscribeOptions {
   maxMessageBytes?: number;
   /** Logs reconnects. */
   logger?: Logger;
+  /**
+   * Called when the registration is lost with its connection, before
+   * reconnecting: from then on changes go unseen until the `resync` that
+   * follows the next registration (a view of portod is stale meanwhile).
+   */
+  onDisconnect?: (reason: Error | undefined) => void;
 }
 
 /** A change portod reported. */
@@ -266,6 +272,7 @@ class PortoSubscription implements Subscription {
       }
       const reason = await closed;
       if (this.ended) break;
+      this.options.onDisconnect?.(reason);
       this.options.logger?.warn({ reason: reason?.message }, "porto events: connection lost, re-registering");
     }
     this.conn?.close();

@@ -8,33 +8,37 @@
  *   the pod's DELETED event);
  * - portod's AsyncWait on every `k8s-***` container, for what happens without
  *   a call: a container that exits or is killed by the OOM killer (portod
- *   reports a death as a pushed label event `exit_code`).
+ *   reports a death as a pushed label event `exit_code`). The subscription is
+ *   the Porto view's (porto-view.ts), shared with the status and list calls.
  * Both can report the same transition (StopContainer kills, portod pushes the
  * death): the last event sent for each container decides, so each of
  * CREATED, STARTED, STOPPED, DELETED goes out once per container, in order.
  *
  * Each event carries the pod's status and the statuses of all its containers,
- * built when the event is sent; events queued together share one Porto
- * request. Nothing is done while nobody listens: the AsyncWait subscription
- * starts with the first subscriber and ends with the last.
+ * built when the event is sent from the Porto view (events queued together
+ * share at most one Porto request, for what changed since the view last
+ * looked). Nothing is done while nobody listens: the bus follows the view's
+ * changes from the first subscriber to the last.
  *
  * A subscriber that does not keep up is cut off (its stream ends with
  * ResourceExhausted once `maxBuffered` events wait for it) instead of holding
  * events, and memory, for everyone. kubelet then relists and subscribes again.
- * When portod's connection drops, changes may have been missed: the shim
- * compares what it last sent with portod's current state and sends what
- * changed (resync).
+ * When portod's connection drops, changes may have been missed: after every
+ * complete listing of the view the shim compares what it last sent with
+ * portod's current state and sends what changed (resync).
  */
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { ContainerEventResponseSchema, ContainerEventType, ContainerState } from "../../gen/runtime/v1/api_pb.js";
 import type { ContainerEventResponse } from "../../gen/runtime/v1/api_pb.js";
-import { POD_PREFIX, containerPortoName, parsePortoName, podPortoName } from "../mapping/porto-names.js";
+import { containerPortoName, parsePortoName, podPortoName } from "../mapping/porto-names.js";
 import type { PortoClient } from "../porto/client.js";
-import type { PortoEvent, Subscription } from "../porto/events.js";
+import type { PortoChangeEvent } from "../porto/events.js";
 import { containerFacts } from "./container-state.js";
 import type { PortoFacts } from "./container-state.js";
+import { invalidateView, portoView } from "./porto-view.js";
+import type { PortoView } from "./porto-view.js";
 import { nowNs } from "./records.js";
 import type { PodEntry, RuntimeState } from "./runtime-state.js";
 import { containerStatusOf, podSandboxStatusOf } from "./views.js";
@@ -65,12 +69,17 @@ const buses = new WeakMap<RuntimeState, ContainerEventBus>();
 /** The event bus of a shim (one per RuntimeState), made on first use. */
 export function containerEvents(deps: { state: RuntimeState; porto: PortoClient; logger: Logger }, options?: EventBusOptions): ContainerEventBus {
   let bus = buses.get(deps.state);
-  if (!bus) buses.set(deps.state, (bus = new ContainerEventBus(deps.state, deps.porto, deps.logger, options)));
+  if (!bus) buses.set(deps.state, (bus = new ContainerEventBus(deps.state, portoView(deps), deps.logger, options)));
   return bus;
 }
 
-/** Reports a lifecycle event to GetContainerEvents subscribers, if any; never throws, never waits. */
+/**
+ * Reports a lifecycle event: the Porto view fetches the object again before
+ * serving it, and GetContainerEvents subscribers, if any, get the event.
+ * Never throws, never waits.
+ */
 export function emitContainerEvent(state: RuntimeState, event: ContainerEvent): void {
+  invalidateView(state, event.podId, event.containerId);
   buses.get(state)?.emit(event);
 }
 
@@ -180,10 +189,13 @@ export class ContainerEventBus {
   private readonly last = new Map<string, ContainerEventType>();
   private readonly pending: Queued[] = [];
   private draining = false;
-  private watch: Subscription | undefined;
-  /** The running watcher; a new one starts only after it has ended. */
+  /** Stops following the view's changes and listings. */
+  private detach: (() => void) | undefined;
+  /** portod's changes that came while the first states were read; handled after them. */
+  private held: PortoChangeEvent[] | undefined;
+  /** The seed in progress. */
   private watching: Promise<void> = Promise.resolve();
-  /** Bumped whenever watching starts or stops, so a stale watcher stops. */
+  /** Bumped whenever watching starts or stops, so a stale seed is dropped. */
   private generation = 0;
   private readonly maxBuffered: number;
   private readonly batch: number;
@@ -191,7 +203,7 @@ export class ContainerEventBus {
 
   constructor(
     private readonly state: RuntimeState,
-    private readonly porto: PortoClient,
+    private readonly view: PortoView,
     logger: Logger,
     options: EventBusOptions = {},
   ) {
@@ -272,7 +284,7 @@ export class ContainerEventBus {
       names.push(podPortoName(podId));
       for (const c of this.state.listContainers(podId)) names.push(containerPortoName(podId, c.record.id));
     }
-    const facts = await this.state.portoFacts(names);
+    const facts = await this.view.facts(names);
     return batch.map((e) => this.response(e, pods.get(e.podId), facts));
   }
 
@@ -293,24 +305,29 @@ export class ContainerEventBus {
 
   private unsubscribe(s: Subscriber): void {
     if (!this.subscribers.delete(s) || this.subscribers.size > 0) return;
-    // Nobody listens: stop watching portod and forget what was sent; the next subscriber starts afresh.
+    // Nobody listens: stop following portod and forget what was sent; the next subscriber starts afresh.
     this.generation++;
-    const watch = this.watch;
-    this.watch = undefined;
+    this.detach?.();
+    this.detach = undefined;
+    this.held = undefined;
     this.last.clear();
     this.pending.length = 0;
-    void watch?.close();
   }
 
   // ---- portod
 
+  /** Facts of every visible container, from the view. */
+  private async allFacts(): Promise<Map<string, PortoFacts>> {
+    return this.view.facts(this.state.listContainers().map((c) => containerPortoName(c.record.podId, c.record.id)));
+  }
+
   /**
-   * What every container stands at, as the last event sent. Taken before
-   * subscribing to portod, so a death between the two is still reported.
-   * Ids the shim already emitted for keep their newer event.
+   * What every container stands at, as the last event sent. portod's changes
+   * are followed from before it is read, so a death in between is still
+   * reported. Ids the shim already emitted for keep their newer event.
    */
   private async seed(): Promise<void> {
-    const facts = await this.state.portoFacts();
+    const facts = await this.allFacts();
     for (const c of this.state.listContainers()) {
       if (this.last.has(c.record.id)) continue;
       const f = facts.get(containerPortoName(c.record.podId, c.record.id));
@@ -318,9 +335,9 @@ export class ContainerEventBus {
     }
   }
 
-  /** After missed changes: what portod says now, against what was last sent. */
+  /** After the view listed everything (changes may have been missed): what portod says now, against what was last sent. */
   private async resync(): Promise<void> {
-    const facts = await this.state.portoFacts();
+    const facts = await this.allFacts();
     for (const c of this.state.listContainers()) {
       const { podId, id } = c.record;
       const now = eventOfState(containerFacts(c.record, facts.get(containerPortoName(podId, id))).state);
@@ -337,48 +354,39 @@ export class ContainerEventBus {
 
   private startWatching(): void {
     const gen = ++this.generation;
-    this.watching = this.watching.then(() => this.runWatcher(gen));
-  }
-
-  private async runWatcher(gen: number): Promise<void> {
-    if (gen !== this.generation) return;
-    try {
-      await this.seed();
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, "cannot read container states for events");
-      this.failAll(new ConnectError(`container events: cannot read container states: ${(err as Error).message}`, Code.Unavailable));
-      return;
-    }
-    if (gen !== this.generation) return;
-    const watch = this.porto.subscribe({ names: [`${POD_PREFIX}***`], logger: this.log });
-    this.watch = watch;
-    try {
-      for await (const ev of watch) {
-        if (gen !== this.generation) break;
-        await this.onPorto(ev);
-      }
-    } catch (err) {
-      if (gen === this.generation) {
-        this.log.warn({ err: (err as Error).message }, "portod events ended");
-        this.failAll(new ConnectError(`container events: portod events ended: ${(err as Error).message}`, Code.Unavailable));
-      }
-    } finally {
-      await watch.close();
-    }
-  }
-
-  private async onPorto(ev: PortoEvent): Promise<void> {
-    if (ev.type === "resync") {
-      try {
-        await this.resync();
-      } catch (err) {
+    this.held = [];
+    const offChange = this.view.onChange((ev) => {
+      if (gen !== this.generation) return;
+      if (this.held) this.held.push(ev);
+      else this.onPorto(ev);
+    });
+    const offResync = this.view.onResync(() => {
+      if (gen !== this.generation || this.held) return; // the seed reads the listing anyway
+      this.resync().catch((err: unknown) => {
         this.failAll(new ConnectError(`container events: cannot resync with portod: ${(err as Error).message}`, Code.Unavailable));
-      }
-      return;
-    }
-    if (ev.type !== "change") return;
-    // Only state changes and portod's own pseudo-labels (exit_code, start_error), never CRI labels.
-    if (ev.label !== undefined && ev.label !== ev.label.toLowerCase()) return;
+      });
+    });
+    this.detach = () => {
+      offChange();
+      offResync();
+    };
+    this.view.start();
+    this.watching = this.seed().then(
+      () => {
+        if (gen !== this.generation) return;
+        const held = this.held ?? [];
+        this.held = undefined;
+        for (const ev of held) this.onPorto(ev);
+      },
+      (err: unknown) => {
+        if (gen !== this.generation) return;
+        this.log.warn({ err: (err as Error).message }, "cannot read container states for events");
+        this.failAll(new ConnectError(`container events: cannot read container states: ${(err as Error).message}`, Code.Unavailable));
+      },
+    );
+  }
+
+  private onPorto(ev: PortoChangeEvent): void {
     const parsed = parsePortoName(ev.name);
     if (parsed.kind !== "container") return;
     const record = this.state.containers.get(parsed.containerId);

@@ -1,7 +1,8 @@
 /**
  * ListContainers: every visible container, or those the filter selects: id
- * and pod sandbox id (full ids or unique prefixes), state and labels. One
- * Porto request for all of them.
+ * and pod sandbox id (full ids or unique prefixes), state and labels.
+ * Porto's side comes from the Porto view: no Porto request in steady state
+ * (one for all of them otherwise).
  */
 import { create } from "@bufbuild/protobuf";
 import { ContainerState, ListContainersResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
@@ -9,6 +10,7 @@ import type { ListContainersRequest, ListContainersResponse } from "../../../gen
 import { CONTAINER_MASK, containerPortoName } from "../../mapping/porto-names.js";
 import type { RuntimeDeps } from "../../runtime/deps.js";
 import { matchesLabels } from "../../runtime/filters.js";
+import { currentFacts } from "../../runtime/porto-view.js";
 import { containerOf } from "../../runtime/views.js";
 
 export async function listContainers(deps: RuntimeDeps, req: ListContainersRequest): Promise<ListContainersResponse> {
@@ -28,9 +30,9 @@ export async function listContainers(deps: RuntimeDeps, req: ListContainersReque
   if (filter) containers = containers.filter((c) => matchesLabels(c.config.labels, filter.labelSelector));
   if (containers.length === 0) return create(ListContainersResponseSchema);
 
-  const one = containers.length === 1 ? containers[0].record : undefined;
-  const facts = await state.portoFacts(one ? [containerPortoName(one.podId, one.id)] : [CONTAINER_MASK]);
-  let items = containers.map((c) => containerOf(c, facts.get(containerPortoName(c.record.podId, c.record.id))));
+  const names = containers.map((c) => containerPortoName(c.record.podId, c.record.id));
+  const facts = await currentFacts(state, names, CONTAINER_MASK);
+  let items = containers.map((c, i) => containerOf(c, facts.get(names[i])));
   if (filter?.state) items = items.filter((c) => c.state === filter.state!.state);
   // As in ContainerStatus: a container reads EXITED only once its log is complete (cheap after the first time).
   const exited = items.filter((c) => c.state === ContainerState.CONTAINER_EXITED);

@@ -1,7 +1,8 @@
 /**
  * ListPodSandbox: every visible pod, or those the filter selects: id (a full
  * id or a unique prefix, as containerd resolves it), state, and labels (all
- * of the selector's pairs must match). One Porto request for all pods.
+ * of the selector's pairs must match). Porto's side comes from the Porto
+ * view: no Porto request in steady state (one for all pods otherwise).
  */
 import { create } from "@bufbuild/protobuf";
 import { ListPodSandboxResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
@@ -9,6 +10,7 @@ import type { ListPodSandboxRequest, ListPodSandboxResponse } from "../../../gen
 import { POD_MASK, podPortoName } from "../../mapping/porto-names.js";
 import type { RuntimeDeps } from "../../runtime/deps.js";
 import { matchesLabels } from "../../runtime/filters.js";
+import { currentFacts } from "../../runtime/porto-view.js";
 import { podSandboxOf } from "../../runtime/views.js";
 
 export async function listPodSandbox(deps: RuntimeDeps, req: ListPodSandboxRequest): Promise<ListPodSandboxResponse> {
@@ -21,8 +23,8 @@ export async function listPodSandbox(deps: RuntimeDeps, req: ListPodSandboxReque
   if (filter) pods = pods.filter((p) => matchesLabels(p.config.labels, filter.labelSelector));
   if (pods.length === 0) return create(ListPodSandboxResponseSchema);
 
-  // One pod: ask for it by name; more: one mask for all of them.
-  const facts = await deps.state.portoFacts(pods.length === 1 ? [podPortoName(pods[0].record.id)] : [POD_MASK]);
+  // Asking portod (a stale view): one pod by name, more with one mask for all of them.
+  const facts = await currentFacts(deps.state, pods.map((p) => podPortoName(p.record.id)), POD_MASK);
   let items = pods.map((p) => podSandboxOf(p, facts.get(podPortoName(p.record.id))));
   if (filter?.state) items = items.filter((p) => p.state === filter.state!.state);
   // Oldest first, as containerd lists them: creation order survives restarts.

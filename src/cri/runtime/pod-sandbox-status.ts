@@ -1,7 +1,8 @@
 /**
  * PodSandboxStatus: the pod's record joined with Porto's facts about the pod
- * and its containers, asked in one request. An unknown or ambiguous id is
- * NotFound, which kubelet reads as "the sandbox is gone".
+ * and its containers, from the Porto view (else asked in one request). An
+ * unknown or ambiguous id is NotFound, which kubelet reads as "the sandbox is
+ * gone".
  */
 import { create } from "@bufbuild/protobuf";
 import { PodSandboxStatusResponseSchema } from "../../../gen/runtime/v1/api_pb.js";
@@ -9,6 +10,7 @@ import type { PodSandboxStatusRequest, PodSandboxStatusResponse } from "../../..
 import { containerPortoName, podPortoName } from "../../mapping/porto-names.js";
 import type { RuntimeDeps } from "../../runtime/deps.js";
 import { requirePod } from "../../runtime/lookup.js";
+import { currentFacts } from "../../runtime/porto-view.js";
 import { nowNs } from "../../runtime/records.js";
 import { containerStatusOf, podSandboxStatusOf, podVerboseInfo } from "../../runtime/views.js";
 
@@ -16,7 +18,7 @@ export async function podSandboxStatus(deps: RuntimeDeps, req: PodSandboxStatusR
   const pod = requirePod(deps.state, req.podSandboxId);
   const podId = pod.record.id;
   const containers = deps.state.listContainers(podId);
-  const facts = await deps.state.portoFacts([
+  const facts = await currentFacts(deps.state, [
     podPortoName(podId),
     ...containers.map((c) => containerPortoName(podId, c.record.id)),
   ]);

@@ -33,6 +33,8 @@ import { PortoClient, isPortoError, toConnectError } from "../../../src/porto/in
 import { RuntimeState } from "../../../src/runtime/runtime-state.js";
 import { portoImageResolver } from "../../../src/runtime/images.js";
 import { hostFacts } from "../../../src/runtime/host.js";
+import { portoView } from "../../../src/runtime/porto-view.js";
+import type { PortoView } from "../../../src/runtime/porto-view.js";
 import type { RuntimeDeps } from "../../../src/runtime/deps.js";
 import { reconcilePodNetworks } from "../../../src/runtime/network.js";
 import type { PodNetwork } from "../../../src/runtime/network.js";
@@ -54,6 +56,8 @@ export interface Shim {
   porto: PortoClient;
   state: RuntimeState;
   deps: RuntimeDeps;
+  /** The shim's Porto view, started and current (replaced by restart). */
+  view: PortoView;
   rt: Client<typeof RuntimeService>;
   /** Stops this shim and starts a new one on the same state dir; Porto keeps running. */
   restart(options?: { reconcile?: boolean }): Promise<void>;
@@ -63,6 +67,8 @@ export interface Shim {
 export interface ShimOptions {
   /** Wraps the Porto client the handlers use (to inject failures). */
   wrapPorto?: (porto: PortoClient) => PortoClient;
+  /** The Porto view's resync period (default the shim's). */
+  viewResyncMs?: number;
   /** The pod network the handlers use, kept across restarts (reconciled with the pods at each). */
   network?: PodNetwork;
 }
@@ -119,6 +125,10 @@ export async function startShim(options: ShimOptions = {}): Promise<Shim> {
       logger: silent,
     });
     await server.listen();
+    const view = portoView(deps, { resyncMs: options.viewResyncMs });
+    view.start();
+    if (!(await view.whenFresh())) throw new Error("the Porto view did not get current");
+    shim.view = view;
     shim.porto = porto;
     shim.state = state;
     shim.deps = deps;
@@ -129,6 +139,7 @@ export async function startShim(options: ShimOptions = {}): Promise<Shim> {
   };
   const down = async () => {
     await server.close(1000);
+    await shim.view.close();
     shim.porto.close();
   };
 
