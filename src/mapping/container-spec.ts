@@ -36,7 +36,7 @@ import type { TContainerDevicesSchema, TContainerSpecSchema, TVolumeSpecSchema }
 import type { ContainerConfig, PodSandboxConfig } from "../../gen/runtime/v1/api_pb.js";
 import type { HostFacts } from "./host-facts.js";
 import type { ImageRuntimeConfig } from "./image-runtime.js";
-import { containerDevices, containerMounts, podDeviceGrant, type MountPoint } from "./mounts.js";
+import { containerDevices, containerMounts, podDeviceGrant, type BindInit, type MountPoint } from "./mounts.js";
 import { containerIsolate } from "./namespaces.js";
 import { AGING_TIME_FOREVER, IPC_SYSCTLS, normalizeSysctlName, resolvConfText } from "./pod-spec.js";
 import { containerPortoName } from "./porto-names.js";
@@ -44,6 +44,7 @@ import { shimLabels } from "./porto-labels.js";
 import { portoEnv, processArgs, processEnv, workingDir } from "./process.js";
 import { resourcesSpec } from "./resources.js";
 import { containerSecurity } from "./security.js";
+import type { ContainerFs, RootfsEntry } from "./container-paths.js";
 import { stopSignal } from "./signals.js";
 import { stdioSpec } from "../logs/porto-stdio.js";
 import { resolveUser } from "./user.js";
@@ -71,6 +72,12 @@ export interface ContainerSpecInput {
   rootfs?: {
     /** Whether a path (absolute, inside the image) exists. */
     exists(path: string): boolean;
+    /**
+     * The entry at a path whose parents are real directories, a final symlink
+     * not followed (container-paths.ts follows links inside the image); needed
+     * for masked and read-only paths in the root volume.
+     */
+    entry?(path: string): RootfsEntry | undefined;
     /** The image's /etc/passwd and /etc/group text, when it has them. */
     passwd?: string;
     group?: string;
@@ -112,9 +119,16 @@ export function containerSpec(input: ContainerSpecInput): ContainerSpecResult {
   const env = processEnv({ hostname: pod.hostname, image: image.env, config: c.envs });
   const isolate = containerIsolate(pod.linux?.securityContext?.namespaceOptions, sc?.namespaceOptions);
 
-  const security = containerSecurity(sc, input.host);
-  warnings.push(...security.warnings);
   const mounts = containerMounts(c.mounts, { containerName: name, host: input.host });
+  const entry = input.rootfs?.entry?.bind(input.rootfs);
+  const fs: ContainerFs = {
+    image: entry ? { entry } : undefined,
+    rootVolumePath: input.rootVolumePath,
+    binds: mounts.binds.map((b) => ({ target: b.target as string, source: b.source as string })),
+    volumes: mounts.volumes.flatMap((v) => (v.links ?? []).map((l) => l.target as string)),
+  };
+  const security = containerSecurity(sc, input.host, fs);
+  warnings.push(...security.warnings);
   const devices = containerDevices(c.devices, { privileged: sc?.privileged ?? false, host: input.host });
   warnings.push(...devices.warnings);
   const resources = resourcesSpec(c.linux?.resources, { field: "linux.resources", minOomScoreAdj: input.minOomScoreAdj });
@@ -139,11 +153,12 @@ export function containerSpec(input: ContainerSpecInput): ContainerSpecResult {
     ...security.spec,
     ...resources.spec,
   };
-  const binds = [...mounts.binds, ...security.binds];
+  const binds = [...byDepth(mounts.binds, security.readonlyBinds), ...security.maskBinds];
   if (binds.length > 0) spec.bind = { bind: binds };
   if (devices.devices.length > 0) spec.devices = { device: devices.devices };
 
   // Porto writes /etc/hostname and /etc/resolv.conf after the binds and over them; a mount there wins instead.
+  // Without resolv_conf portod still writes one (the host's) into a container with its own root: only "keep" writes none.
   const mounted = (p: string) => mounts.points.some((m) => m.path === p);
   if (pod.hostname !== "" && !mounted("/etc/hostname")) spec.hostname = pod.hostname;
   const resolv = mounted("/etc/resolv.conf") ? "keep" : (input.resolvConf ?? resolvConfText(pod.dnsConfig));
@@ -160,7 +175,8 @@ export function containerSpec(input: ContainerSpecInput): ContainerSpecResult {
 
   const root = rootVolume(input, name, cwd, mounts.points, {
     readOnly: sc?.readonlyRootfs ?? false,
-    files: [...(spec.hostname !== undefined ? ["/etc/hostname"] : []), ...(resolv !== undefined && resolv !== "keep" ? ["/etc/resolv.conf"] : [])],
+    readOnlyPaths: security.readonlyRootPaths,
+    files: [...(spec.hostname !== undefined ? ["/etc/hostname"] : []), ...(resolv !== "keep" ? ["/etc/resolv.conf"] : [])],
     warnings,
   });
 
@@ -172,6 +188,19 @@ export function containerSpec(input: ContainerSpecInput): ContainerSpecResult {
     podDevices: podDeviceGrant(devices.devices),
     warnings,
   };
+}
+
+/**
+ * CRI mount binds and read-only-path binds in one list, parents before
+ * children (a read-only /data bound after a mount at /data/x would hide it),
+ * mounts before read-only binds of the same depth (a read-only path that is
+ * a mount is the mount made read-only). The sort is stable.
+ */
+function byDepth(mounts: BindInit[], readonly: BindInit[]): BindInit[] {
+  const depth = (b: BindInit) => String(b.target).split("/").length;
+  return [...mounts.map((b) => ({ b, ro: 0 })), ...readonly.map((b) => ({ b, ro: 1 }))]
+    .sort((x, y) => depth(x.b) - depth(y.b) || x.ro - y.ro)
+    .map((x) => x.b);
 }
 
 /** Directories portod mounts or creates in every root at start; a read-only root must already have them. */
@@ -193,7 +222,7 @@ function rootVolume(
   name: string,
   cwd: string,
   points: MountPoint[],
-  ro: { readOnly: boolean; files: string[]; warnings: string[] },
+  ro: { readOnly: boolean; readOnlyPaths: string[]; files: string[]; warnings: string[] },
 ): VolumeInit {
   const vol: VolumeInit = {
     backend: "overlay",
@@ -207,16 +236,16 @@ function rootVolume(
   const dirs = new Set<string>();
   const files = new Set<string>();
   if (cwd !== "/" && rootfs && !rootfs.exists(cwd)) dirs.add(cwd);
-  if (ro.readOnly) {
-    for (const d of START_DIRS) if (missing(d)) dirs.add(d);
-    for (const p of points) {
-      if (MOUNTED_AT_START.some((m) => p.path.startsWith(m)) || !rootfs || rootfs.exists(p.path)) continue;
-      if (p.file) files.add(p.path);
-      else dirs.add(p.path);
-    }
-    // Porto binds its own text over these, so replacing one the image has costs nothing.
-    for (const f of ro.files) if (!rootfs || !rootfs.exists(f)) files.add(f);
+  // Below a read-only path (bound before the mounts and the files portod writes) nothing can be made at start either.
+  const frozen = (p: string) => ro.readOnly || ro.readOnlyPaths.some((r) => p.startsWith(r + "/"));
+  if (ro.readOnly) for (const d of START_DIRS) if (missing(d)) dirs.add(d);
+  for (const p of points) {
+    if (!frozen(p.path) || MOUNTED_AT_START.some((m) => p.path.startsWith(m)) || !rootfs || rootfs.exists(p.path)) continue;
+    if (p.file) files.add(p.path);
+    else dirs.add(p.path);
   }
+  // Porto binds its own text over these, so replacing one the image has costs nothing.
+  for (const f of ro.files) if (frozen(f) && (!rootfs || !rootfs.exists(f))) files.add(f);
   if (dirs.size > 0) vol.directories = [...dirs].sort().map((d) => ({ path: d.slice(1), permissions: 0o755 }));
   if (files.size > 0) {
     const empty = input.host?.emptyFile;

@@ -18,21 +18,45 @@
  *   and portod refuses requests from processes of such containers even if
  *   they reach the socket another way (client.cpp: "Porto disabled").
  *
- * Masked paths are bound over: /dev/null on files, an empty host directory on
- * directories (runc mounts a tmpfs; Porto binds only). Binds come from the
- * host's namespace, so only /proc and /sys paths are handled, whose host view
- * tells whether the container's exists and is a directory; paths missing on
- * the host are skipped as runc skips them. Read-only paths beyond Porto's own
- * set cannot be done: a bind's source must be a host path, and portod refuses
- * procfs and sysfs sources for writable checks; they are reported in warnings.
+ * Masked and read-only paths, anywhere in the container (container-paths.ts
+ * says where a path comes from). Binds are Porto's only tool: runc mounts
+ * a tmpfs over masked directories and remounts read-only paths in place,
+ * while a Porto bind takes its source from the host's namespace. So:
+ * - masked file: /dev/null bound over it ("ro", "dev": portod adds nodev
+ *   otherwise and the file could not even be opened). A hard link (the
+ *   lab's busybox applets) is masked alone: a bind covers a path, not an
+ *   inode. Executing it fails with EACCES ("sh: ls: Permission denied");
+ * - masked directory: an empty host directory (HostFacts.emptyDir) bound
+ *   read-only over it;
+ * - read-only path: the same object bound over itself read-only and
+ *   recursive, from the host path that reaches it: `<root volume>/<path as
+ *   the image resolves it>` for the root volume, `<host_path>/<rest>` under a
+ *   CRI bind mount, `/proc/<x>` for a /proc file (at bind time that is the
+ *   container's own procfs). These binds go in depth order with the CRI
+ *   mounts (a read-only /data is bound before a mount at /data/x, which
+ *   would be hidden otherwise; mount points below read-only paths are made
+ *   in advance, as for a read-only root), the masks after everything.
+ * Paths that do not exist are skipped, as runc skips them. What cannot be
+ * done is reported in warnings:
+ * - read-only /proc directories (/proc/asound, /proc/fs of kubelet's
+ *   defaults): portod refuses a procfs directory as a bind source ("filesystem
+ *   type is not allowed for write access": directories in system paths get a
+ *   write-access check, which procfs never passes). /sys and Porto's own
+ *   /proc set are read-only already;
+ * - anything under /dev, /run (tmpfs portod makes at start) or an image
+ *   volume: not known before the container exists;
+ * - under a CRI bind mount the host path is looked at on the host, so a
+ *   symlink there is followed on the host, not inside the container.
  */
+import { posix } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { SecurityProfile_ProfileType } from "../../gen/runtime/v1/api_pb.js";
 import type { Capability, LinuxContainerSecurityContext, SecurityProfile } from "../../gen/runtime/v1/api_pb.js";
 import type { HostFacts } from "./host-facts.js";
 import type { SpecFields } from "./spec-fields.js";
-import type { BindInit } from "./mounts.js";
+import { absolutePath, type BindInit } from "./mounts.js";
 import { NNP_ONLY, profileFromOci, runtimeDefaultProfile, type ProfileInit } from "./seccomp.js";
+import { locate, resolveInImage, type ContainerFs } from "./container-paths.js";
 
 
 /** Every capability of Linux 5.9+ (cap_last_cap 40), in bit order, as Porto names them. */
@@ -122,13 +146,26 @@ export function seccompChoice(profile: SecurityProfile | undefined, legacyPath: 
 export interface ContainerSecurity {
   /** capabilities, capabilities_ambient, root_readonly, seccomp. */
   spec: SpecFields;
-  /** Binds that mask paths. */
-  binds: BindInit[];
+  /** Binds that make paths read-only, to be ordered by depth with the CRI mounts. */
+  readonlyBinds: BindInit[];
+  /** Binds that mask paths, to go after every other bind. */
+  maskBinds: BindInit[];
+  /** Paths of the root volume bound read-only: mount points and files portod writes below them must exist in advance. */
+  readonlyRootPaths: string[];
   caps: Capabilities;
   warnings: string[];
 }
 
-export function containerSecurity(sc: LinuxContainerSecurityContext | undefined, host: HostFacts | undefined): ContainerSecurity {
+/**
+ * `fs` says what the container's filesystem is made of (its CRI mounts, the
+ * image, where the root volume goes); without it only /proc and /sys paths
+ * are masked or made read-only.
+ */
+export function containerSecurity(
+  sc: LinuxContainerSecurityContext | undefined,
+  host: HostFacts | undefined,
+  fs: ContainerFs = { binds: [], volumes: [] },
+): ContainerSecurity {
   const privileged = sc?.privileged ?? false;
   const caps = capabilities(sc?.capabilities, privileged);
   const spec: SpecFields = { capabilities: { cap: caps.bounding } };
@@ -151,35 +188,94 @@ export function containerSecurity(sc: LinuxContainerSecurityContext | undefined,
   else if (!sc?.noNewPrivs && hasFilter) warnings.push(`${SC}.no_new_privs: false, but Porto's seccomp filter sets no_new_privs`);
   if (profile && ((profile.rules?.length ?? 0) > 0 || (profile.defaultAction?.action ?? 0) !== 0)) spec.seccomp = profile;
 
-  const binds = privileged ? [] : maskBinds(sc?.maskedPaths ?? [], host, warnings);
-  for (const p of privileged ? [] : (sc?.readonlyPaths ?? [])) {
-    if (!PORTO_READONLY.includes(p)) warnings.push(`${SC}.readonly_paths: ${p} cannot be made read-only by Porto`);
+  // Privileged containers get neither, as in containerd.
+  const paths = new PathRules(host, fs, warnings);
+  if (!privileged) {
+    (sc?.readonlyPaths ?? []).forEach((p, i) => paths.readonly(absolutePath(p, `${SC}.readonly_paths[${i}]`)));
+    (sc?.maskedPaths ?? []).forEach((p, i) => paths.mask(absolutePath(p, `${SC}.masked_paths[${i}]`)));
   }
-  return { spec, binds, caps, warnings };
+  return { spec, readonlyBinds: paths.readonlyBinds, maskBinds: paths.maskBinds, readonlyRootPaths: paths.readonlyRootPaths, caps, warnings };
 }
 
-/** Paths portod keeps read-only in every container. */
+/** Paths portod keeps read-only in every container (the whole of /sys, and these in /proc). */
 export const PORTO_READONLY: readonly string[] = ["/proc/sys", "/proc/irq", "/proc/bus", "/proc/sysrq-trigger", "/sys"];
 
-function maskBinds(paths: readonly string[], host: HostFacts | undefined, warnings: string[]): BindInit[] {
-  const binds: BindInit[] = [];
-  for (const p of paths) {
-    if (!p.startsWith("/proc/") && !p.startsWith("/sys/")) {
-      warnings.push(`${SC}.masked_paths: ${p} is outside /proc and /sys, not masked`);
-      continue;
+const under = (p: string, dir: string) => p === dir || p.startsWith(dir + "/");
+
+/** Masked and read-only paths as binds (see the module comment). */
+class PathRules {
+  readonly readonlyBinds: BindInit[] = [];
+  readonly maskBinds: BindInit[] = [];
+  readonly readonlyRootPaths: string[] = [];
+
+  constructor(
+    private readonly host: HostFacts | undefined,
+    private readonly fs: ContainerFs,
+    private readonly warnings: string[],
+  ) {}
+
+  /** What is at `path` and how the host reaches it; undefined when missing (skipped) or unknown (warned). */
+  private find(path: string, field: string): { directory: boolean; hostPath?: string; root?: boolean } | undefined {
+    if (path === "/") {
+      this.warnings.push(`${SC}.${field}: / cannot be bound over (readonly_rootfs makes the root read-only)`);
+      return undefined;
     }
-    if (!host?.exists || !host.isDirectory) {
-      warnings.push(`${SC}.masked_paths: ${p} not masked, the host facts to check it were not given`);
-      continue;
-    }
-    if (!host.exists(p)) continue;
-    if (host.isDirectory(p)) {
-      if (host.emptyDir === undefined) warnings.push(`${SC}.masked_paths: ${p} not masked, no empty directory was given`);
-      else binds.push({ source: host.emptyDir, target: p, flag: ["ro"] });
-    } else {
-      // "dev" lets /dev/null work there (Porto adds nodev otherwise, and the file could not be opened at all).
-      binds.push({ source: "/dev/null", target: p, flag: ["ro", "dev"] });
+    const origin = locate(path, this.fs);
+    const hostView = (hostPath: string, what: string) => {
+      if (!this.host?.exists || !this.host.isDirectory) {
+        this.warnings.push(`${SC}.${field}: ${path} left as it is, the host facts to check ${what} were not given`);
+        return undefined;
+      }
+      if (!this.host.exists(hostPath)) return undefined;
+      return { directory: this.host.isDirectory(hostPath), hostPath };
+    };
+    switch (origin.kind) {
+      case "proc":
+      case "sys":
+        return hostView(path, "it");
+      case "bind":
+        return hostView(origin.hostPath, origin.hostPath);
+      case "unknown":
+        this.warnings.push(`${SC}.${field}: ${path} left as it is: it is in ${origin.what}, which cannot be looked at before the container starts`);
+        return undefined;
+      case "root": {
+        if (!this.fs.image) {
+          this.warnings.push(`${SC}.${field}: ${path} left as it is, the image's files could not be looked at`);
+          return undefined;
+        }
+        const real = resolveInImage(this.fs.image, path);
+        if (!real) return undefined;
+        const hostPath = this.fs.rootVolumePath === undefined ? undefined : posix.join(this.fs.rootVolumePath, real.path);
+        return { directory: real.directory, hostPath, root: true };
+      }
     }
   }
-  return binds;
+
+  mask(path: string): void {
+    const found = this.find(path, "masked_paths");
+    if (!found) return;
+    if (!found.directory) {
+      this.maskBinds.push({ source: "/dev/null", target: path, flag: ["ro", "dev"] });
+    } else if (this.host?.emptyDir === undefined) {
+      this.warnings.push(`${SC}.masked_paths: ${path} not masked, no empty directory was given`);
+    } else {
+      this.maskBinds.push({ source: this.host.emptyDir, target: path, flag: ["ro"] });
+    }
+  }
+
+  readonly(path: string): void {
+    if (PORTO_READONLY.some((r) => under(path, r))) return;
+    const found = this.find(path, "readonly_paths");
+    if (!found) return;
+    if (under(path, "/proc") && found.directory) {
+      this.warnings.push(`${SC}.readonly_paths: ${path} cannot be made read-only: portod refuses a /proc directory as a bind source`);
+      return;
+    }
+    if (found.hostPath === undefined) {
+      this.warnings.push(`${SC}.readonly_paths: ${path} left as it is, the root volume's host path was not given`);
+      return;
+    }
+    this.readonlyBinds.push({ source: found.hostPath, target: path, flag: found.directory ? ["ro", "rec"] : ["ro"] });
+    if (found.root) this.readonlyRootPaths.push(path);
+  }
 }

@@ -11,11 +11,14 @@
  * the overlay of those directories, top first, with OCI whiteouts (`.wh.name`
  * hides `name` below; `.wh..wh..opq` hides a whole directory below).
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
+import type { RootfsEntry } from "../mapping/container-paths.js";
 
 export interface ImageRootfs {
   exists(path: string): boolean;
+  /** lstat of the copy the container sees, for a path whose parents are real directories of the image. */
+  entry(path: string): RootfsEntry | undefined;
   passwd?: string;
   group?: string;
 }
@@ -42,12 +45,12 @@ export function imageRootfs(imagesDir: string, imageId: string): ImageRootfs | u
   if (!dirs.every((d) => existsSync(d))) return undefined;
 
   /** The layer directory whose copy of `path` is the one the container sees, if any. */
-  const find = (path: string): string | undefined => {
+  const find = (path: string, present: (p: string) => boolean = existsSync): string | undefined => {
     const rel = path.replace(/^\/+/, "");
     if (rel === "") return dirs[0];
     const parts = rel.split("/");
     for (const dir of dirs) {
-      if (existsSync(join(dir, rel))) return dir;
+      if (present(join(dir, rel))) return dir;
       // Not in this layer; hidden from the layers below by a whiteout of it or of a parent,
       // or by an opaque parent directory.
       for (let i = 0; i < parts.length; i++) {
@@ -67,8 +70,25 @@ export function imageRootfs(imagesDir: string, imageId: string): ImageRootfs | u
       return undefined;
     }
   };
+  const lstat = (p: string) => {
+    try {
+      return lstatSync(p, { throwIfNoEntry: false });
+    } catch {
+      return undefined; // ENOTDIR: a file where a parent directory would be
+    }
+  };
+  const entry = (path: string): RootfsEntry | undefined => {
+    const dir = find(path, (p) => lstat(p) !== undefined);
+    if (dir === undefined) return undefined;
+    const full = join(dir, path);
+    const st = lstat(full);
+    if (!st) return undefined;
+    if (st.isSymbolicLink()) return { type: "symlink", target: readlinkSync(full, "utf8") };
+    return { type: st.isDirectory() ? "directory" : "file" };
+  };
   return {
     exists: (path) => find(path) !== undefined,
+    entry,
     passwd: read("/etc/passwd"),
     group: read("/etc/group"),
   };

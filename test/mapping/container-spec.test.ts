@@ -5,6 +5,7 @@ import { MountPropagation, NamespaceMode, SecurityProfile_ProfileType, Signal } 
 import type { ContainerConfig, PodSandboxConfig } from "../../gen/runtime/v1/api_pb.js";
 import { UMASK_022, containerSpec, type ContainerSpecInput } from "../../src/mapping/container-spec.js";
 import type { HostFacts } from "../../src/mapping/host-facts.js";
+import type { RootfsEntry } from "../../src/mapping/container-paths.js";
 import { AGING_TIME_FOREVER } from "../../src/mapping/pod-spec.js";
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES } from "../../src/mapping/security.js";
 import { bytes, ctr, img, pod, throwsCode } from "./helpers.js";
@@ -179,6 +180,69 @@ test("read-only root: mount points, portod's directories and written files are m
   assert.deepEqual(blind.volumes[0].directories?.map((d) => d.path), ["dev", "proc", "run", "sys"]);
   assert.equal(blind.volumes[0].shares, undefined);
   assert.match(blind.warnings.join(), /no empty host file given/);
+});
+
+test("read-only root without DNS config: portod still writes the host's resolv.conf, so the file is made in advance", () => {
+  const host: HostFacts = { emptyFile: "/place/portoshim_volumes/.empty", isDirectory: () => false };
+  const ro = { linux: { securityContext: { readonlyRootfs: true } } };
+  const table: [string, PodSandboxConfig, CtrInit, string[]][] = [
+    ["DNS config and hostname", kubeletPod, ro, ["etc/hostname", "etc/resolv.conf"]],
+    ["no DNS config (critest's pods): resolv_conf unset, portod writes the host's", pod({ ...POD_INIT, dnsConfig: undefined }), ro, ["etc/hostname", "etc/resolv.conf"]],
+    ["no hostname either", pod({ metadata: POD_INIT.metadata }), ro, ["etc/resolv.conf"]],
+    [
+      "a mounted resolv.conf: resolv_conf keep, portod writes none",
+      pod({ metadata: POD_INIT.metadata }),
+      { ...ro, mounts: [{ containerPath: "/etc/resolv.conf", hostPath: "/k/resolv" }] },
+      ["etc/resolv.conf"], // the mount point itself, which the image lacks
+    ],
+  ];
+  for (const [name, p, c, files] of table) {
+    const r = containerSpec(input({ host, pod: p }, c));
+    assert.deepEqual(r.volumes[0].shares?.map((f) => f.path), files, name);
+  }
+  const keep = containerSpec(input({ host, pod: pod({ metadata: POD_INIT.metadata }), rootfs: { ...rootfs, exists: (p) => p === "/etc/resolv.conf" || rootfs.exists(p) } }, {
+    ...ro,
+    mounts: [{ containerPath: "/etc/resolv.conf", hostPath: "/k/resolv" }],
+  }));
+  assert.equal(keep.spec.resolvConf, "keep");
+  assert.equal(keep.volumes[0].shares, undefined, "nothing to make when the image has the mount point and portod writes nothing");
+  const rw = containerSpec(input({ host, pod: pod({ metadata: POD_INIT.metadata }) }));
+  assert.equal(rw.volumes[0].shares, undefined, "a writable root needs nothing made");
+});
+
+test("masked and read-only paths in the image and under mounts, bound in depth order with the mounts, masks last", () => {
+  const dirs = new Set(["/bin", "/etc", "/dev", "/proc", "/sys", "/tmp", "/home", "/home/app"]);
+  const image = {
+    ...rootfs,
+    entry: (p: string): RootfsEntry | undefined => (dirs.has(p) ? { type: "directory" } : BUSYBOX_FILES.has(p) ? { type: "file" } : undefined),
+  };
+  const host: HostFacts = { exists: (p) => p.startsWith("/k/"), isDirectory: (p) => !p.endsWith(".txt"), emptyDir: "/v/.empty-dir", emptyFile: "/v/.empty" };
+  const r = containerSpec(
+    input(
+      { host, rootfs: image, rootVolumePath: "/v/ctr" },
+      {
+        mounts: [
+          { containerPath: "/tmp/cache/a", hostPath: "/k/cache" },
+          { containerPath: "/data", hostPath: "/k/data" },
+          { containerPath: "/tmp/x.txt", hostPath: "/k/x.txt" },
+        ],
+        linux: { securityContext: { maskedPaths: ["/bin/sh", "/data/secret.txt"], readonlyPaths: ["/tmp", "/data"] } },
+      },
+    ),
+  );
+  assert.deepEqual(r.spec.bind?.bind, [
+    { source: "/k/data", target: "/data", flag: ["rec", "private"] },
+    { source: "/v/ctr/tmp", target: "/tmp", flag: ["ro", "rec"] },
+    { source: "/k/data", target: "/data", flag: ["ro", "rec"] },
+    { source: "/k/x.txt", target: "/tmp/x.txt", flag: ["rec", "private"] },
+    { source: "/k/cache", target: "/tmp/cache/a", flag: ["rec", "private"] },
+    { source: "/dev/null", target: "/bin/sh", flag: ["ro", "dev"] },
+    { source: "/dev/null", target: "/data/secret.txt", flag: ["ro", "dev"] },
+  ]);
+  // The read-only /tmp is bound before its mounts, so their mount points must already be there.
+  assert.deepEqual(r.volumes[0].directories, [{ path: "tmp/cache/a", permissions: 0o755 }]);
+  assert.deepEqual(r.volumes[0].shares, [{ path: "tmp/x.txt", originPath: "/v/.empty", cow: true }]);
+  assert.ok(!r.warnings.some((w) => w.includes("_paths")), r.warnings.join());
 });
 
 test("devices: the container's list, and the grant the pod needs first", () => {

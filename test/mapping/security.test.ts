@@ -7,6 +7,8 @@ import { EAction } from "../../gen/seccomp_pb.js";
 import type { HostFacts } from "../../src/mapping/host-facts.js";
 import { NNP_ONLY, RUNTIME_DEFAULT_NAME } from "../../src/mapping/seccomp.js";
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, capabilities, containerSecurity, seccompChoice } from "../../src/mapping/security.js";
+import type { ContainerFs, RootfsEntry } from "../../src/mapping/container-paths.js";
+import type { BindInit } from "../../src/mapping/mounts.js";
 import { secctx, throwsCode } from "./helpers.js";
 
 const cap = (add: string[] = [], drop: string[] = [], ambient: string[] = []) =>
@@ -68,13 +70,16 @@ test("seccomp choice: the message wins over the deprecated path; nothing is unco
 test("containerSecurity: defaults, read-only root, privileged", () => {
   const plain = containerSecurity(undefined, undefined);
   assert.deepEqual(plain.spec, { capabilities: { cap: sorted(DEFAULT_CAPABILITIES) } });
-  assert.deepEqual(plain.binds, []);
+  assert.deepEqual([plain.readonlyBinds, plain.maskBinds], [[], []]);
   const ro = containerSecurity(secctx({ readonlyRootfs: true, capabilities: { addAmbientCapabilities: ["NET_RAW"] } }), undefined);
   assert.equal(ro.spec.rootReadonly, true);
   assert.deepEqual(ro.spec.capabilitiesAmbient, { cap: ["NET_RAW"] });
-  const priv = containerSecurity(secctx({ privileged: true, seccomp: { profileType: SecurityProfile_ProfileType.RuntimeDefault }, maskedPaths: ["/proc/keys"] }), { exists: () => true, isDirectory: () => false });
+  const priv = containerSecurity(
+    secctx({ privileged: true, seccomp: { profileType: SecurityProfile_ProfileType.RuntimeDefault }, maskedPaths: ["/proc/keys"], readonlyPaths: ["/proc/timer_list"] }),
+    { exists: () => true, isDirectory: () => false },
+  );
   assert.deepEqual(priv.spec, { capabilities: { cap: [...ALL_CAPABILITIES] } }, "privileged: all caps, no seccomp");
-  assert.deepEqual(priv.binds, [], "privileged: nothing masked");
+  assert.deepEqual([priv.readonlyBinds, priv.maskBinds], [[], []], "privileged: nothing masked or read-only");
 });
 
 test("containerSecurity: seccomp and no_new_privs", () => {
@@ -107,27 +112,87 @@ test("containerSecurity: Localhost profiles are read through the host facts", ()
   throwsCode(() => containerSecurity(sc("/p/ok.json"), undefined), Code.InvalidArgument, "cannot read profile");
 });
 
-test("masked paths: /dev/null on files, the empty directory on directories, missing ones skipped", () => {
-  const dirs = new Set(["/proc/acpi", "/sys/firmware"]);
-  const present = new Set(["/proc/keys", "/proc/kcore", "/proc/acpi", "/sys/firmware"]);
-  const host: HostFacts = { exists: (p) => present.has(p), isDirectory: (p) => dirs.has(p), emptyDir: "/var/lib/portoshim/empty" };
-  const r = containerSecurity(
-    secctx({ maskedPaths: ["/proc/keys", "/proc/acpi", "/proc/asound", "/sys/firmware", "/etc/secret"], readonlyPaths: ["/proc/sys", "/proc/fs", "/proc/irq"] }),
-    host,
-  );
-  assert.deepEqual(r.binds, [
-    { source: "/dev/null", target: "/proc/keys", flag: ["ro", "dev"] },
-    { source: "/var/lib/portoshim/empty", target: "/proc/acpi", flag: ["ro"] },
-    { source: "/var/lib/portoshim/empty", target: "/sys/firmware", flag: ["ro"] },
+const LAB_IMAGE: Record<string, RootfsEntry> = {
+  "/bin": { type: "directory" },
+  "/bin/ls": { type: "file" }, // a hard link to busybox, as in the lab's images
+  "/bin/busybox": { type: "file" },
+  "/etc": { type: "directory" },
+  "/etc/secret": { type: "file" },
+  "/tmp": { type: "directory" },
+  "/var": { type: "directory" },
+  "/var/tmp": { type: "symlink", target: "/tmp" },
+  "/var/log": { type: "symlink", target: "../tmp" },
+  "/lib": { type: "symlink", target: "/etc/../nowhere" },
+};
+const image = { entry: (p: string) => LAB_IMAGE[p] };
+const procDirs = new Set(["/proc/acpi", "/proc/asound", "/proc/fs", "/sys/firmware", "/k/data", "/k/data/sub"]);
+const hostFiles = new Set([...procDirs, "/proc/keys", "/proc/timer_list", "/k/data/f"]);
+const host: HostFacts = { exists: (p) => hostFiles.has(p), isDirectory: (p) => procDirs.has(p), emptyDir: "/v/.empty-dir" };
+const fs: ContainerFs = { image, rootVolumePath: "/v/ctr", binds: [{ target: "/data", source: "/k/data" }], volumes: ["/models"] };
+
+test("masked paths, anywhere: /dev/null on files, the empty directory on directories, missing ones skipped", () => {
+  const table: [string, string, BindInit | undefined][] = [
+    ["a /proc file (host view)", "/proc/keys", { source: "/dev/null", target: "/proc/keys", flag: ["ro", "dev"] }],
+    ["a /proc directory", "/proc/acpi", { source: "/v/.empty-dir", target: "/proc/acpi", flag: ["ro"] }],
+    ["a /sys directory", "/sys/firmware", { source: "/v/.empty-dir", target: "/sys/firmware", flag: ["ro"] }],
+    ["missing on the host: skipped as runc skips it", "/proc/kcore", undefined],
+    ["a file of the image: a hard link is masked alone", "/bin/ls", { source: "/dev/null", target: "/bin/ls", flag: ["ro", "dev"] }],
+    ["a directory of the image", "/etc", { source: "/v/.empty-dir", target: "/etc", flag: ["ro"] }],
+    ["through a symlink of the image: its type inside the image", "/var/tmp", { source: "/v/.empty-dir", target: "/var/tmp", flag: ["ro"] }],
+    ["missing in the image", "/bin/nope", undefined],
+    ["a dangling symlink", "/lib", undefined],
+    ["below a file", "/etc/secret/x", undefined],
+    ["under a CRI mount: the host's file", "/data/f", { source: "/dev/null", target: "/data/f", flag: ["ro", "dev"] }],
+    ["a CRI mount itself", "/data", { source: "/v/.empty-dir", target: "/data", flag: ["ro"] }],
+    ["not normalized", "/bin//ls/", { source: "/dev/null", target: "/bin/ls", flag: ["ro", "dev"] }],
+  ];
+  for (const [name, path, want] of table) {
+    const r = containerSecurity(secctx({ maskedPaths: [path] }), host, fs);
+    assert.deepEqual(r.maskBinds, want ? [want] : [], name);
+    assert.deepEqual([r.readonlyBinds, r.warnings], [[], []], name);
+  }
+});
+
+test("read-only paths, anywhere: bound over themselves read-only from the host path that reaches them", () => {
+  const table: [string, string, BindInit | undefined, string?][] = [
+    ["the lab's /tmp: the root volume's copy, recursive", "/tmp", { source: "/v/ctr/tmp", target: "/tmp", flag: ["ro", "rec"] }],
+    ["a file of the image", "/etc/secret", { source: "/v/ctr/etc/secret", target: "/etc/secret", flag: ["ro"] }],
+    ["an image symlink: the host source is its real path, never the host's view of the link", "/var/tmp", { source: "/v/ctr/tmp", target: "/var/tmp", flag: ["ro", "rec"] }],
+    ["a relative symlink, resolved inside the image", "/var/log", { source: "/v/ctr/tmp", target: "/var/log", flag: ["ro", "rec"] }],
+    ["missing in the image: skipped", "/srv", undefined],
+    ["under a CRI mount: its host path", "/data/sub", { source: "/k/data/sub", target: "/data/sub", flag: ["ro", "rec"] }],
+    ["a /proc file: the container's own procfs at bind time", "/proc/timer_list", { source: "/proc/timer_list", target: "/proc/timer_list", flag: ["ro"] }],
+    ["Porto's own read-only /proc set", "/proc/sys/kernel", undefined],
+    ["all of /sys is read-only already", "/sys/fs", undefined],
+    ["a /proc directory: refused by portod as a bind source", "/proc/fs", undefined, "/proc/fs cannot be made read-only: portod refuses a /proc directory as a bind source"],
+    ["/dev is portod's tmpfs", "/dev/shm", undefined, "/dev/shm left as it is: it is in portod's /dev"],
+    ["an image volume", "/models/a", undefined, "/models/a left as it is: it is in the image volume at /models"],
+    ["the root", "/", undefined, "/ cannot be bound over"],
+  ];
+  for (const [name, path, want, warning] of table) {
+    const r = containerSecurity(secctx({ readonlyPaths: [path] }), host, fs);
+    assert.deepEqual(r.readonlyBinds, want ? [want] : [], name);
+    assert.deepEqual(r.maskBinds, [], name);
+    if (warning) assert.match(r.warnings.join("\n"), new RegExp(warning.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")), name);
+    else assert.deepEqual(r.warnings, [], name);
+  }
+  const both = containerSecurity(secctx({ readonlyPaths: ["/tmp", "/data/sub", "/proc/timer_list"] }), host, fs);
+  assert.deepEqual(both.readonlyRootPaths, ["/tmp"], "only root volume paths need their mount points made in advance");
+});
+
+test("masked and read-only paths without the facts to place them are reported, not guessed", () => {
+  const blind = containerSecurity(secctx({ maskedPaths: ["/proc/keys", "/bin/ls"], readonlyPaths: ["/tmp"] }), undefined);
+  assert.deepEqual([blind.maskBinds, blind.readonlyBinds], [[], []]);
+  assert.deepEqual(blind.warnings, [
+    "linux.security_context.readonly_paths: /tmp left as it is, the image's files could not be looked at",
+    "linux.security_context.masked_paths: /proc/keys left as it is, the host facts to check it were not given",
+    "linux.security_context.masked_paths: /bin/ls left as it is, the image's files could not be looked at",
   ]);
-  assert.deepEqual(r.warnings, [
-    "linux.security_context.masked_paths: /etc/secret is outside /proc and /sys, not masked",
-    "linux.security_context.readonly_paths: /proc/fs cannot be made read-only by Porto",
-  ]);
-  const blind = containerSecurity(secctx({ maskedPaths: ["/proc/keys"] }), undefined);
-  assert.deepEqual(blind.binds, []);
-  assert.match(blind.warnings[0], /host facts/);
+  const noRoot = containerSecurity(secctx({ readonlyPaths: ["/tmp"] }), host, { ...fs, rootVolumePath: undefined });
+  assert.deepEqual(noRoot.readonlyBinds, []);
+  assert.match(noRoot.warnings[0], /root volume's host path was not given/);
   const noDir = containerSecurity(secctx({ maskedPaths: ["/proc/acpi"] }), { ...host, emptyDir: undefined });
-  assert.deepEqual(noDir.binds, []);
+  assert.deepEqual(noDir.maskBinds, []);
   assert.match(noDir.warnings[0], /no empty directory/);
+  throwsCode(() => containerSecurity(secctx({ maskedPaths: ["tmp"] }), host, fs), Code.InvalidArgument, "masked_paths[0]");
 });

@@ -111,6 +111,11 @@ function lookupId(file: string, name: string): number | undefined {
   return undefined;
 }
 
+/** The number of a user or group name (or number) in the host's databases, undefined when unknown. */
+export function hostId(kind: "user" | "group", name: string): number | undefined {
+  return lookupId(kind === "user" ? "/etc/passwd" : "/etc/group", name);
+}
+
 /** True when a user or group name (or number) exists in the host's databases. */
 export function knownId(kind: "user" | "group", name: string): boolean {
   return lookupId(kind === "user" ? "/etc/passwd" : "/etc/group", name) !== undefined;

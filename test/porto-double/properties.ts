@@ -26,14 +26,14 @@ import {
   type TContainerSpec,
   type TContainerStatus,
 } from "../../gen/rpc_pb.js";
-import { TContainerCpuSetSchema, TContainerDeviceSchema, TContainerDevicesSchema } from "../../gen/rpc_pb.js";
+import { TContainerCpuSetSchema, TContainerDeviceSchema, TContainerDevicesSchema, TCredSchema } from "../../gen/rpc_pb.js";
 import { EAction, ECompare, TProfileSchema, type TAction, type TProfile } from "../../gen/seccomp_pb.js";
 import type { Container } from "./container.js";
 import { errorToString, type Daemon } from "./daemon.js";
 import { Env } from "./env.js";
 import { fail } from "./errors.js";
 import { isLabelName, LABEL_COUNT_MAX, validLabel } from "./names.js";
-import { knownId } from "./process.js";
+import { hostId, knownId } from "./process.js";
 import { anonUsage, memoryStatText, memoryUsage, minorFaults, usageOf } from "./usage.js";
 import {
   formatBool,
@@ -687,6 +687,35 @@ def({
   dumpSpec: (ct, spec) => void (spec.group = ct.group),
 });
 
+/**
+ * `task_cred` in a spec (TCred): user/uid and group/gid as `user` and
+ * `group` take them; `grp` is output only (portod sets the groups itself at
+ * start from the host's group database, TCred::InitGroups), so it is ignored,
+ * as portod ignores it. The double does not check group membership.
+ */
+def({
+  name: "task_cred",
+  desc: "Credentials: uid gid groups...",
+  specField: "taskCred",
+  // The text form takes a user name, whose primary group comes along (TCred::Init).
+  set: (ct, v, d) => {
+    PROPERTIES.get("user")!.set!(ct, v, d);
+    ct.group = v;
+  },
+  get: (ct) => {
+    const gid = hostId("group", ct.group) ?? 0;
+    return `${hostId("user", ct.user) ?? 0} ${gid} ${gid}`;
+  },
+  load: (ct, spec, d) => {
+    const cred = spec.taskCred!;
+    const has = (f: keyof typeof TCredSchema.field) => isFieldSet(cred, TCredSchema.field[f]);
+    const user = has("user") ? cred.user : has("uid") ? String(cred.uid) : undefined;
+    const group = has("group") ? cred.group : has("gid") ? String(cred.gid) : undefined;
+    if (user !== undefined) PROPERTIES.get("user")!.set!(ct, user, d);
+    if (group !== undefined) PROPERTIES.get("group")!.set!(ct, group, d);
+  },
+});
+
 // ---- resources: validated and remembered, never enforced ----
 
 def({
@@ -907,6 +936,34 @@ textProp("umask", "02", {
   dumpSpec: (ct, spec) => void (spec.umask = Number.parseInt(ct.text.get("umask") ?? "02", 10)),
 });
 
+/**
+ * Mount flag names in portod's table order (src/util/path.cpp MountFlags),
+ * with their bits: text shows flags in this order, specs in bit order.
+ */
+const MOUNT_FLAGS: readonly [string, bigint][] = [
+  ["rw", 1n << 60n], ["ro", 1n], ["suid", 1n << 62n], ["nosuid", 2n], ["dev", 1n << 63n], ["nodev", 4n],
+  ["exec", 1n << 61n], ["noexec", 8n], ["sync", 16n], ["remount", 32n], ["mand", 64n], ["dirsync", 128n],
+  ["noatime", 1024n], ["nodiratime", 2048n], ["bind", 4096n], ["move", 8192n], ["rec", 16384n], ["silent", 32768n],
+  ["acl", 1n << 16n], ["unbindable", 1n << 17n], ["private", 1n << 18n], ["slave", 1n << 19n], ["shared", 1n << 20n],
+  ["relatime", 1n << 21n], ["iversion", 1n << 23n], ["strictatime", 1n << 24n], ["lazyatime", 1n << 25n],
+]; // prettier-ignore
+/** What a bind may say (TBindMount::Load): everything else is "Not allowed flags". */
+const BIND_FLAGS = new Set(["rw", "ro", "suid", "nosuid", "dev", "nodev", "exec", "noexec", "rec", "private", "unbindable", "noatime", "nodiratime", "relatime"]);
+
+/** A bind's flags checked as TMount::ParseFlags does, in table order (as the text property prints them). */
+function bindFlags(names: readonly string[]): string[] {
+  const given = new Set<string>();
+  for (const raw of names.flatMap((n) => n.split(","))) {
+    const name = raw.trim();
+    if (name === "") continue;
+    if (!MOUNT_FLAGS.some(([n]) => n === name)) throw fail(EError.InvalidValue, `Unknown flag "${name}"`);
+    given.add(name);
+  }
+  const refused = MOUNT_FLAGS.filter(([n]) => given.has(n) && !BIND_FLAGS.has(n)).map(([n]) => n);
+  if (refused.length > 0) throw fail(EError.InvalidValue, `Not allowed flags ${refused.join(",")}`);
+  return MOUNT_FLAGS.filter(([n]) => given.has(n)).map(([n]) => n);
+}
+
 /** `bind`: `<source> <target> [flags,...];...`. */
 textProp("bind", "", {
   desc: "Bind mounts: <source> <target> [ro|rw|<flag>],... ;...",
@@ -915,17 +972,20 @@ textProp("bind", "", {
     const lines = splitEscaped2(v, " ", ";");
     for (const l of lines) if (l.length < 2) throw fail(EError.InvalidValue, "Invalid bind mount: " + l.join(" "));
     // TBindMount::Format always prints the flags column, empty or not.
-    return mergeEscaped2(lines.map((l) => [l[0], l[1], l.slice(2).join(",")]), " ", ";");
+    return mergeEscaped2(lines.map((l) => [l[0], l[1], bindFlags(l.slice(2, 3)).join(",")]), " ", ";");
   },
   load: (ct, spec) =>
     void ct.text.set(
       "bind",
-      mergeEscaped2((spec.bind?.bind ?? []).map((b) => [b.source, b.target, b.flag.join(",")]), " ", ";"),
+      mergeEscaped2((spec.bind?.bind ?? []).map((b) => [b.source, b.target, bindFlags(b.flag).join(",")]), " ", ";"),
     ),
   dumpSpec: (ct, spec) => {
+    // TBindMount::Dump lists the flags bit by bit.
+    const bitOrder = (flags: string[]) =>
+      flags.map((f) => MOUNT_FLAGS.find(([n]) => n === f)!).sort((a, b) => (a[1] < b[1] ? -1 : 1)).map(([n]) => n);
     spec.bind = create(TContainerBindMountsSchema, {
       bind: splitEscaped2(ct.text.get("bind") ?? "", " ", ";").map((l) =>
-        create(TContainerBindMountSchema, { source: l[0], target: l[1], flag: l[2] ? l[2].split(",") : [] }),
+        create(TContainerBindMountSchema, { source: l[0], target: l[1], flag: l[2] ? bitOrder(l[2].split(",")) : [] }),
       ),
     });
   },

@@ -1,7 +1,7 @@
 /** The host facts and image root filesystems the lifecycle gives the mapping. */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, mkdir, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, mkdir, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hostFacts, minOomScoreAdj } from "../../src/runtime/host.js";
@@ -71,6 +71,14 @@ test("an image's root filesystem is the overlay of its unpacked layers, whiteout
   assert.equal(fs.exists("/opt"), true);
   assert.equal(fs.exists("/opt/old"), false, "hidden by an opaque directory");
   assert.equal(fs.exists("/nope"), false);
+  // entry(): lstat of the visible copy, symlinks not followed (on the host or anywhere).
+  await symlink("/etc/passwd", join(t, "pw"));
+  assert.deepEqual(fs.entry("/etc"), { type: "directory" });
+  assert.deepEqual(fs.entry("/etc/group"), { type: "file" });
+  assert.deepEqual(fs.entry("/pw"), { type: "symlink", target: "/etc/passwd" });
+  assert.equal(fs.entry("/srv"), undefined, "whited out");
+  assert.equal(fs.entry("/opt/old"), undefined, "hidden by an opaque directory");
+  assert.equal(fs.entry("/etc/group/x"), undefined, "below a file");
   assert.equal(imageRootfs(store, "d".repeat(64)), undefined, "an image the store lacks");
   assert.equal(imageRootfs(store, "not-an-id"), undefined);
 });
