@@ -71,6 +71,8 @@ export interface ShimOptions {
   viewResyncMs?: number;
   /** The pod network the handlers use, kept across restarts (reconciled with the pods at each). */
   network?: PodNetwork;
+  /** Where the shim's Porto client connects instead of the double's socket (a proxy in front of it). */
+  portoSocketPath?: (doubleSocketPath: string) => string;
 }
 
 export async function startShim(options: ShimOptions = {}): Promise<Shim> {
@@ -93,7 +95,8 @@ export async function startShim(options: ShimOptions = {}): Promise<Shim> {
   const shim = { dir, stateDir, volumesDir, double } as Shim;
 
   const up = async (reconcile: boolean) => {
-    const base = new PortoClient({ socketPath: double.socketPath, timeoutMs: 10_000 });
+    const portoSocket = options.portoSocketPath?.(double.socketPath) ?? double.socketPath;
+    const base = new PortoClient({ socketPath: portoSocket, timeoutMs: 10_000 });
     const porto = options.wrapPorto ? options.wrapPorto(base) : base;
     const state = new RuntimeState({ stateDir, porto, logger: silent });
     await state.load();
