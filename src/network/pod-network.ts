@@ -74,6 +74,17 @@ export interface PodNetworkOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** What setUp tells its caller while it works. */
+export interface SetUpHooks {
+  /**
+   * Called once the namespace exists, before the plugins run: whatever only
+   * needs to join the namespace (the pod's Porto container) can be made
+   * while ADD runs, which is most of setUp's time. Not called when setUp
+   * fails before that point.
+   */
+  namespaceReady?: () => void;
+}
+
 /** What setUp made. */
 export interface PodNetworkSetUp {
   netnsName: string;
@@ -161,7 +172,7 @@ export class PodNetwork {
    * is thrown; if that cleanup fails too, the record stays for `remove` or
    * the next `reconcile` to finish it.
    */
-  async setUp(pod: PodNetworkInput): Promise<PodNetworkSetUp> {
+  async setUp(pod: PodNetworkInput, hooks: SetUpHooks = {}): Promise<PodNetworkSetUp> {
     return this.withLock(pod.id, async () => {
       if (this.store.has(pod.id)) {
         throw new ConnectError(`network of pod sandbox ${pod.id} is already set up`, Code.AlreadyExists);
@@ -203,6 +214,7 @@ export class PodNetwork {
         await this.store.delete(pod.id).catch((e: unknown) => this.log(pod.id).error({ err: String(e) }, "cannot delete pod network record"));
         throw coded(err, `cannot create network namespace for pod sandbox ${pod.id}`);
       }
+      hooks.namespaceReady?.();
       let result: unknown;
       try {
         result = await addNetworkList(rec.network, await this.runtimeConf(rec), this.execOptions(pod.id));

@@ -7,8 +7,10 @@
  * host's and never reach this seam.
  *
  * The order the lifecycle keeps (docs/networking.md):
- * - RunPodSandbox: the pod's record, then setUp, then the Porto container
- *   joining the namespace; any failure after setUp ends with remove.
+ * - RunPodSandbox: the pod's record, then setUp; the Porto container
+ *   joining the namespace is made as soon as the namespace exists, while
+ *   the plugins run (SetUpHooks); any failure after setUp began ends with
+ *   the Porto container's destruction (once its creation settled) and remove.
  * - StopPodSandbox: the containers are killed, the pod marked NOTREADY, then
  *   tearDown (CNI DEL). RemovePodSandbox: the Porto container is destroyed,
  *   then remove (the namespace and the network's record), then the pod record.
@@ -21,7 +23,7 @@ import type { Logger } from "pino";
 import { NamespaceMode } from "../../gen/runtime/v1/api_pb.js";
 import type { PodSandboxConfig } from "../../gen/runtime/v1/api_pb.js";
 import { podNetworkInput } from "../network/pod-network.js";
-import type { PodNetwork as CniPodNetwork, ReconcileReport } from "../network/pod-network.js";
+import type { PodNetwork as CniPodNetwork, ReconcileReport, SetUpHooks } from "../network/pod-network.js";
 import { netnsNameFor, portoNetnsName } from "../network/netns.js";
 import { podLockKey } from "./lookup.js";
 import type { RuntimeState } from "./runtime-state.js";
@@ -48,7 +50,7 @@ export interface PodNetwork {
    * behind, or a record that {@link remove} (which the caller runs anyway)
    * finishes.
    */
-  setUp(podId: string, config: PodSandboxConfig): Promise<PodNetworkSetup>;
+  setUp(podId: string, config: PodSandboxConfig, hooks?: SetUpHooks): Promise<PodNetworkSetup>;
   /** CNI DEL: the pod's addresses go back; the namespace stays. Idempotent, unknown pods included. */
   tearDown(podId: string): Promise<void>;
   /** DEL if still needed, then the namespace and the network's record. Idempotent. */
@@ -82,8 +84,8 @@ export function cniPodNetwork(net: CniPodNetwork, options: { netnsDir: string })
   };
   return {
     portoNetns,
-    async setUp(podId, config) {
-      const up = await net.setUp(podNetworkInput(podId, config));
+    async setUp(podId, config, hooks) {
+      const up = await net.setUp(podNetworkInput(podId, config), hooks);
       // The name the pod spec was built with must be the namespace just made.
       if (up.portoNet !== `netns ${portoNetns(podId)}`) {
         throw new ConnectError(`pod sandbox ${podId}: network namespace ${up.netnsPath} is not the one expected (${String(up.portoNet)})`, Code.Internal);

@@ -62,13 +62,28 @@ export async function runPodSandbox(deps: RuntimeDeps, req: RunPodSandboxRequest
         // The network keeps records of its own; ours must exist first (reconcilePodNetworks relies on it).
         await written;
         networkSetUp = true;
-        const net = await network.setUp(id, config);
+        // The Porto container needs only the namespace, not its interfaces: it is made while
+        // the plugins run (ADD is most of this call's time). A failed ADD waits for that
+        // creation to settle, so undo finds the container to destroy.
+        let made: Promise<unknown> | undefined;
+        const namespaceReady = () => {
+          made = deps.porto.createFromSpec(spec, { start: true });
+          // Seen below once ADD is done; until then a failure must not count as unhandled (which ends the process).
+          made.catch(() => {});
+        };
+        const net = await network
+          .setUp(id, config, { namespaceReady })
+          .catch(async (err: unknown) => {
+            await made?.catch(() => {});
+            throw err;
+          });
         record.netnsPath = net.netnsPath;
         record.ips = net.ips;
-        await state.updatePod(record);
+        await settleAll([state.updatePod(record), made ?? deps.porto.createFromSpec(spec, { start: true })]);
+      } else {
+        // Without a network the record and the Porto container are made together (docs/lifecycle.md).
+        await settleAll([written, deps.porto.createFromSpec(spec, { start: true })]);
       }
-      // Without a network the record and the Porto container are made together (docs/lifecycle.md).
-      await settleAll([written, deps.porto.createFromSpec(spec, { start: true })]);
     } catch (err) {
       await undo(deps, record, networkSetUp ? network : undefined, err);
       throw err;

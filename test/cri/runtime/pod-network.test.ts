@@ -22,7 +22,7 @@ import { containerPortoName, podPortoName } from "../../../src/mapping/porto-nam
 import { PortoError } from "../../../src/porto/index.js";
 import type { PortoClient } from "../../../src/porto/index.js";
 import { PodNetwork as CniPodNetwork } from "../../../src/network/pod-network.js";
-import type { NetnsOps, ReconcileReport } from "../../../src/network/pod-network.js";
+import type { NetnsOps, ReconcileReport, SetUpHooks } from "../../../src/network/pod-network.js";
 import { cniPodNetwork } from "../../../src/runtime/network.js";
 import type { PodNetwork, PodNetworkSetup } from "../../../src/runtime/network.js";
 import { ctrConfig, eventually, podConfig, startShim } from "./harness.js";
@@ -85,8 +85,20 @@ class FakeNetwork implements PodNetwork {
     return `portoshim-${podId}`;
   }
 
-  async setUp(podId: string, config: PodSandboxConfig): Promise<PodNetworkSetup> {
+  /** A failure of ADD itself: after the namespace exists and namespaceReady was called, as the real network fails. */
+  failAdd: ConnectError | undefined;
+  /** The pod's Porto container's state when ADD finished ("" when it did not exist). */
+  portoStateAfterAdd = new Map<string, string>();
+
+  async setUp(podId: string, config: PodSandboxConfig, hooks?: SetUpHooks): Promise<PodNetworkSetup> {
     this.note("setUp", podId, config.metadata?.name);
+    // As src/network: the namespace, then the hook, then the plugins (which take a while).
+    hooks?.namespaceReady?.();
+    await new Promise((r) => setTimeout(r, 20));
+    this.portoStateAfterAdd.set(podId, this.shim?.double.state.containers.get(podPortoName(podId))?.state ?? "");
+    const failed = this.failAdd;
+    this.failAdd = undefined;
+    if (failed) throw failed;
     const n = this.next++;
     const ips = [`10.98.0.${n}`, `fd98::${n.toString(16)}`];
     this.nets.set(podId, { state: "up", ips });
@@ -148,14 +160,15 @@ describe("with a fake pod network", () => {
     await shim.close();
   });
 
-  test("RunPodSandbox sets the network up after the pod's record and before its Porto container, which joins the namespace", async () => {
+  test("RunPodSandbox sets the network up after the pod's record; its Porto container, which joins the namespace, is made while ADD runs", async () => {
     const config = podConfig();
     const { podSandboxId: id } = await shim.rt.runPodSandbox({ config });
     assert.deepEqual(net.ops(id), ["setUp"]);
     const setUp = net.call(id, "setUp");
-    assert.equal(setUp.portoState, "", "no Porto container yet");
+    assert.equal(setUp.portoState, "", "no Porto container before the namespace exists");
     assert.equal(setUp.recorded, true, "the pod's record is on disk first");
     assert.equal(setUp.arg, config.metadata!.name);
+    assert.notEqual(net.portoStateAfterAdd.get(id), "", "the Porto container was made during ADD");
     const ct = shim.double.state.containers.get(podPortoName(id))!;
     assert.equal(ct.text.get("net"), `netns portoshim-${id}`);
   });
@@ -276,6 +289,26 @@ describe("with a fake pod network", () => {
     await assert.rejects(shim.rt.runPodSandbox({ config }), code(Code.Unavailable));
     const id = net.calls.at(-1)!.podId;
     assert.deepEqual(net.ops(id), ["setUp", "remove"]);
+    assert.equal(shim.double.state.containers.size, porto);
+    assert.deepEqual(await podRecords(), before);
+    await shim.rt.runPodSandbox({ config });
+  });
+
+  test("ADD failing while the Porto container is being made: the container is destroyed once made, the network removed, nothing left", async () => {
+    const config = podConfig();
+    const before = await podRecords();
+    const porto = shim.double.state.containers.size;
+    // The creation outlives the failed ADD, so undo must wait for it rather than destroy too early.
+    let name = "";
+    onCreate = async (n) => {
+      name = n;
+      await new Promise((r) => setTimeout(r, 60));
+    };
+    net.failAdd = new ConnectError("failed to set up network: plugin bridge: no IP", Code.Unavailable);
+    await assert.rejects(shim.rt.runPodSandbox({ config }), code(Code.Unavailable));
+    const id = name.slice("k8s-".length);
+    assert.deepEqual(net.ops(id), ["setUp", "remove"]);
+    assert.equal(shim.double.state.containers.has(name), false, "no Porto container left behind");
     assert.equal(shim.double.state.containers.size, porto);
     assert.deepEqual(await podRecords(), before);
     await shim.rt.runPodSandbox({ config });
