@@ -19,7 +19,7 @@ import type { PortoClient } from "../porto/client.js";
 import { RecordStore } from "../store/record-store.js";
 import { DEFAULT_MAX_LINE_BYTES, maxCriLineBytes } from "./cri-log-format.js";
 import { ContainerLog, ContainerNotRunningError } from "./container-log.js";
-import type { ContainerLogContext, LogCounters, LogTuning, PortoStdioFacts, PumpBuffers } from "./container-log.js";
+import type { ContainerLogContext, LogCounters, LogTuning, PortoStdioFacts, PumpBuffers, TerminalFacts } from "./container-log.js";
 import { newCursor, parseLogRecord } from "./log-record.js";
 import type { ContainerLogSpec, LogRecord } from "./log-record.js";
 import { PORTO_WORK_DIR, portoStdioPaths } from "./porto-stdio.js";
@@ -34,6 +34,12 @@ export interface ContainerLogManagerOptions {
   logger: Logger;
   /** Where portod keeps containers' work directories (PORTO_WORK_DIR; the double's differs). */
   portoWorkDir?: string;
+  /**
+   * For containers started with a terminal (ContainerLogSpec.terminal): what
+   * the holder writing their output file says (TtyHolders.outputFacts).
+   * Without it such logs cannot be followed.
+   */
+  terminalFacts?: (outputPath: string) => Promise<TerminalFacts>;
   /** Fine-tuning, mostly for tests and the benchmark. */
   tuning?: Partial<LogTuning> & {
     /** Bytes read from a stream per step; default 1 MiB. */
@@ -84,6 +90,7 @@ export class ContainerLogManager {
     this.ctx = {
       logger: options.logger,
       facts: (name) => portoFacts(options.porto, name),
+      terminalFacts: options.terminalFacts,
       setStdoutLimit: (name, bytes) => options.porto.setProperty(name, "stdout_limit", String(bytes)),
       saveRecord: (r) => this.store.put(r.containerId, r),
       acquireBuffers: () => this.pool.acquire(),
@@ -239,6 +246,7 @@ export class ContainerLogManager {
         logPath: spec.logPath,
         stdoutPath: spec.stdoutPath ?? paths.stdoutPath,
         stderrPath: spec.stderrPath ?? paths.stderrPath,
+        ...(spec.terminal ? { terminal: true } : {}),
         stdout: newCursor(),
         stderr: newCursor(),
         file: null,

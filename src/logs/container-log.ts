@@ -31,6 +31,14 @@
  * return), which bounds what a crash makes us write twice to readers that
  * follow the file live, never what ends up in it.
  *
+ * Terminals. A container started with a tty has no portod files: its
+ * terminal's holder (streaming/tty-holder.ts) copies what the terminal shows
+ * to a file of its own, cut the same way, and counts what it cut. Such a
+ * record (`terminal`) reads that file as stdout, has no stderr, takes the
+ * offset and limit from the holder (TerminalFacts) and counts as live until
+ * the holder has copied the last byte, since that lags behind the process'
+ * death; the rest is the same.
+ *
  * Limits, documented in docs/logs.md: output portod cut before it was read
  * (the shim down or behind by more than about half of stdout_limit) is lost,
  * detected as `offset > pos`, counted and logged; a full disk drops lines
@@ -58,6 +66,16 @@ export interface PortoStdioFacts {
   stderrOffset?: number;
   /** stdout_limit, when known. */
   stdoutLimit?: number;
+}
+
+/** What a terminal holder says about the output file it writes (a container started with a tty). */
+export interface TerminalFacts {
+  /** Bytes the holder cut from the file's head so far: what stdout_offset is for portod's files. */
+  offset: number;
+  /** Size past which it cuts the head, down to at least half of it: what stdout_limit is for portod's. */
+  limit: number;
+  /** The holder may still write: output can lag behind the process' death by what the holder had not copied yet. */
+  writing: boolean;
 }
 
 /** States in which the container's process may still write. */
@@ -88,6 +106,8 @@ export interface LogCounters {
 export interface ContainerLogContext {
   logger: Logger;
   facts(portoName: string): Promise<PortoStdioFacts>;
+  /** For records with `terminal`: what the holder writing `stdoutPath` says. */
+  terminalFacts?(stdoutPath: string): Promise<TerminalFacts>;
   /** Sets the container's stdout_limit (see LogTuning.burstLimitBytes). */
   setStdoutLimit(portoName: string, bytes: number): Promise<void>;
   saveRecord(record: LogRecord): Promise<void>;
@@ -249,7 +269,7 @@ export class ContainerLog {
   async reopen(): Promise<void> {
     await this.exclusive(async () => {
       if (this.record.final || this.stopped) throw new ContainerNotRunningError();
-      const facts = await this.ctx.facts(this.record.portoName);
+      const facts = await this.facts();
       if (!isLiveState(facts.state)) throw new ContainerNotRunningError();
       await this.commit();
       await this.file?.close();
@@ -287,6 +307,21 @@ export class ContainerLog {
     return result;
   }
 
+  /**
+   * Porto's facts; for a terminal's output, the offsets and limit are the
+   * holder's, and the output is live for as long as either the container
+   * runs or the holder may still write (it copies the last bytes after
+   * portod has seen the process die).
+   */
+  private async facts(): Promise<PortoStdioFacts> {
+    const porto = await this.ctx.facts(this.record.portoName);
+    if (!this.record.terminal) return porto;
+    if (!this.ctx.terminalFacts) throw new Error("terminal output without terminalFacts");
+    const t = await this.ctx.terminalFacts(this.record.stdoutPath);
+    const state = !isLiveState(porto.state) && t.writing ? "stopping" : porto.state;
+    return { state, stdoutOffset: t.offset, stderrOffset: 0, stdoutLimit: t.limit };
+  }
+
   private async stop(): Promise<void> {
     this.stopped = true;
     for (const w of this.watchers) w.close();
@@ -316,6 +351,7 @@ export class ContainerLog {
   private watch(): void {
     const names = new Map<string, Set<string>>();
     for (const path of [this.record.stdoutPath, this.record.stderrPath]) {
+      if (path === "") continue; // no such stream (a terminal has no stderr)
       const dir = dirname(path);
       if (!names.has(dir)) names.set(dir, new Set());
       names.get(dir)!.add(path.slice(dir.length + 1));
@@ -396,6 +432,7 @@ export class ContainerLog {
   private async openStreams(): Promise<void> {
     for (const s of STREAMS) {
       if (this.porto[s]) continue;
+      if ((s === "stdout" ? this.record.stdoutPath : this.record.stderrPath) === "") continue;
       try {
         this.porto[s] = await open(s === "stdout" ? this.record.stdoutPath : this.record.stderrPath, "r");
       } catch (err) {
@@ -427,14 +464,14 @@ export class ContainerLog {
       }
     }
 
-    let facts = await this.ctx.facts(this.record.portoName);
+    let facts = await this.facts();
     let retries = 0;
     for (;;) {
       this.applyFacts(facts);
       const live = isLiveState(facts.state);
       const reads = await this.readBoth(buffers);
       if (live) {
-        const after = await this.ctx.facts(this.record.portoName);
+        const after = await this.facts();
         const cut = after.stdoutOffset !== facts.stdoutOffset || after.stderrOffset !== facts.stderrOffset;
         facts = after;
         if (cut || reads.some((r) => r.shrank)) {
@@ -507,6 +544,8 @@ export class ContainerLog {
   private shouldRaise(reads: StreamRead[]): boolean {
     const burst = this.ctx.tuning.burstLimitBytes;
     const limit = this.stdoutLimit;
+    // A terminal holder's limit is its own: there is no Porto property to raise.
+    if (this.record.terminal) return false;
     if (!burst || limit === undefined || this.record.raisedFrom != null || limit >= burst) return false;
     return this.unread(reads) > limit / 4;
   }

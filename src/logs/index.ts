@@ -6,7 +6,8 @@
 export { ContainerLogManager, ContainerNotRunningError } from "./container-log-manager.js";
 export type { ContainerLogManagerOptions, LiveContainer, LogsPorto } from "./container-log-manager.js";
 export type { ContainerLogSpec } from "./log-record.js";
-export type { LogCounters, LogTuning } from "./container-log.js";
+export { terminalLogSpec } from "./log-record.js";
+export type { LogCounters, LogTuning, TerminalFacts } from "./container-log.js";
 export { PORTO_WORK_DIR, STDOUT_LIMIT_BYTES, portoStdioPaths, stdioPortoProperties, stdioSpec } from "./porto-stdio.js";
 export { DEFAULT_MAX_LINE_BYTES, formatCriLines, formatCriLog, formatRfc3339Nano } from "./cri-log-format.js";
 export type { FormatOptions, FormatResult, LogStream } from "./cri-log-format.js";

@@ -19,8 +19,19 @@ export interface ContainerLogSpec {
   logPath: string;
   /** portod's stdout file; default <Porto work dir>/<portoName>/stdout (see porto-stdio.ts). */
   stdoutPath?: string;
-  /** portod's stderr file; default <Porto work dir>/<portoName>/stderr. */
+  /** portod's stderr file; default <Porto work dir>/<portoName>/stderr. "" for none. */
   stderrPath?: string;
+  /** stdoutPath is a terminal's output copied by its holder, not a portod file (see LogRecord.terminal). */
+  terminal?: boolean;
+}
+
+/**
+ * The log of a container started with a terminal (src/streaming/tty-holder.ts):
+ * everything it shows is stdout, as with containerd, read from the file its
+ * holder writes; there is no stderr.
+ */
+export function terminalLogSpec(outputPath: string): Pick<ContainerLogSpec, "stdoutPath" | "stderrPath" | "terminal"> {
+  return { stdoutPath: outputPath, stderrPath: "", terminal: true };
 }
 
 /** Where the shim is in one of Porto's output streams. */
@@ -49,7 +60,15 @@ export interface LogRecord {
   portoName: string;
   logPath: string;
   stdoutPath: string;
+  /** "" when the container has no separate stderr (a terminal). */
   stderrPath: string;
+  /**
+   * stdoutPath is written by a terminal holder rather than portod: the
+   * bytes cut from its head, its limit and whether more output may come are
+   * the holder's (ContainerLogContext.terminalFacts), while the container's
+   * state is still Porto's. Absent in records of containers without one.
+   */
+  terminal?: boolean;
   stdout: StreamCursor;
   stderr: StreamCursor;
   /**
@@ -88,6 +107,7 @@ export function parseLogRecord(value: unknown): LogRecord | undefined {
       return undefined;
   }
   if (r.raisedFrom !== undefined && r.raisedFrom !== null && !Number.isSafeInteger(r.raisedFrom)) return undefined;
+  if (r.terminal !== undefined && typeof r.terminal !== "boolean") return undefined;
   const f = r.file;
   if (f !== null && (!f || !str(f.dev) || !str(f.ino) || !Number.isSafeInteger(f.size))) return undefined;
   return r as LogRecord;
