@@ -23,7 +23,8 @@
  *   linux.security_context                user, group, capabilities(_ambient), root_readonly,
  *                                         seccomp, masking binds, isolate (namespaces)
  *   stop_signal, image StopSignal         result stopSignal (the lifecycle sends it)
- *   metadata, labels, annotations, log_path, stdin, stdin_once, tty
+ *   tty                                   TERM=xterm in env; the terminal itself is StartContainer's
+ *   metadata, labels, annotations, log_path, stdin, stdin_once
  *                                         the lifecycle's records and streams, not here
  * Always: enable_porto=false, weak=false, aging_time "forever", stdout_limit for the
  * CRI log pump (stdout_path/stderr_path left to portod; see src/logs/porto-stdio.ts), umask 022 (runc's;
@@ -116,7 +117,7 @@ export function containerSpec(input: ContainerSpecInput): ContainerSpecResult {
   const user = resolveUser({ securityContext: sc, imageUser: image.user, passwd: input.rootfs?.passwd, group: input.rootfs?.group });
   if (user.additionalGids.some((g) => g !== user.gid))
     warnings.push(`supplementary groups ${user.additionalGids.join(",")}: Porto sets only the primary group ${user.gid} (and the host's groups of uid ${user.uid})`);
-  const env = processEnv({ hostname: pod.hostname, image: image.env, config: c.envs });
+  const env = processEnv({ hostname: pod.hostname, image: image.env, config: c.envs, tty: c.tty });
   const isolate = containerIsolate(pod.linux?.securityContext?.namespaceOptions, sc?.namespaceOptions);
 
   const mounts = containerMounts(c.mounts, { containerName: name, host: input.host });

@@ -58,11 +58,13 @@ export interface EnvInput {
   image: string[];
   /** The container config's envs. */
   config: KeyValue[];
+  /** The container has a terminal: TERM=xterm by default, as containerd's oci.WithTTY sets. */
+  tty?: boolean;
 }
 
 /**
  * The environment, "NAME=value" each, in containerd's order: PATH default,
- * HOSTNAME, then the image's Env, then the config's envs; a later entry with
+ * TERM=xterm with a tty, HOSTNAME, then the image's Env, then the config's envs; a later entry with
  * the same name replaces an earlier one in place (replaceOrAppendEnvValues),
  * and an image entry without "=" removes the name.
  */
@@ -78,7 +80,8 @@ export function processEnv(input: EnvInput): string[] {
   });
   // containerd would take the node's name for an empty hostname; the mapping cannot look it up, so none is set.
   const hostname = input.hostname === "" ? [] : [`HOSTNAME=${input.hostname}`];
-  return replaceOrAppend(replaceOrAppend([`PATH=${DEFAULT_PATH}`], hostname), overrides);
+  const defaults = input.tty ? [`PATH=${DEFAULT_PATH}`, "TERM=xterm"] : [`PATH=${DEFAULT_PATH}`];
+  return replaceOrAppend(replaceOrAppend(defaults, hostname), overrides);
 }
 
 function replaceOrAppend(defaults: string[], overrides: string[]): string[] {

@@ -61,6 +61,10 @@ test("env: image without PATH keeps the default; an image entry without = remove
   assert.deepEqual(processEnv({ hostname: "h", image: ["X=1", "HOSTNAME"], config: [] }), [`PATH=${DEFAULT_PATH}`, "X=1"]);
   assert.deepEqual(processEnv({ hostname: "h", image: [], config: [kv("HOSTNAME", "mine")] }), [`PATH=${DEFAULT_PATH}`, "HOSTNAME=mine"]);
   assert.deepEqual(processEnv({ hostname: "", image: [], config: [] }), [`PATH=${DEFAULT_PATH}`], "no hostname, no HOSTNAME");
+  // A terminal gets TERM=xterm as with containerd, which the image or the config may replace.
+  assert.deepEqual(processEnv({ hostname: "h", image: [], config: [], tty: true }), [`PATH=${DEFAULT_PATH}`, "TERM=xterm", "HOSTNAME=h"]);
+  assert.deepEqual(processEnv({ hostname: "h", image: ["TERM=vt100"], config: [], tty: true }), [`PATH=${DEFAULT_PATH}`, "TERM=vt100", "HOSTNAME=h"]);
+  assert.deepEqual(processEnv({ hostname: "h", image: [], config: [kv("TERM", "dumb")], tty: true }), [`PATH=${DEFAULT_PATH}`, "TERM=dumb", "HOSTNAME=h"]);
 });
 
 test("env: values are bytes kept exactly (separators, newlines, UTF-8)", () => {
