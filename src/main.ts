@@ -8,7 +8,8 @@
  * line or configuration, 1 when start-up fails otherwise (socket in use, ...).
  */
 import { parseArgs } from "node:util";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, redactConfig } from "./config.js";
 import type { Config } from "./config.js";
 import { createLogger } from "./log.js";
@@ -19,6 +20,7 @@ import { createStreamingServer } from "./streaming/server.js";
 import { PortoExecBackend } from "./streaming/porto-exec.js";
 import { stateLocator } from "./streaming/locator.js";
 import { ContainerStdio } from "./streaming/container-stdio.js";
+import { TtyHolders, systemdScopeLauncher } from "./streaming/tty-holder.js";
 import { callLogInterceptor } from "./cri/call-log.js";
 import { PodNetwork } from "./network/pod-network.js";
 import { portoNetnsName } from "./network/netns.js";
@@ -36,7 +38,7 @@ import type { Logger } from "pino";
 import { containerEvents } from "./runtime/events.js";
 import { portoView } from "./runtime/porto-view.js";
 import { ContainerLogManager } from "./logs/index.js";
-import { containerPortoName } from "./mapping/porto-names.js";
+import { containerLogSpec } from "./runtime/container-log-spec.js";
 
 /** How long a Status call waits for portod before calling the runtime not ready. */
 const PING_TIMEOUT_MS = 5_000;
@@ -98,6 +100,14 @@ function nodeFacts(volumesDir: string, logger: Logger): HostFacts | undefined {
     logger.warn({ volumesDir, err: (err as Error).message }, "cannot prepare the volumes directory; read-only roots and masked paths will be limited");
     return undefined;
   }
+}
+
+/**
+ * Whether the shim runs as a systemd unit (INVOCATION_ID is set for every
+ * unit's processes) on a host booted with systemd (sd_booted's test).
+ */
+function underSystemd(): boolean {
+  return Boolean(process.env.INVOCATION_ID) && existsSync("/run/systemd/system");
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -199,8 +209,24 @@ export async function main(argv: string[]): Promise<void> {
   }
   const network = cniPodNetwork(podNetwork, { netnsDir: config.cni.netnsDir });
 
-  // Containers' CRI logs, pumped from portod's stdout/stderr files (src/logs).
-  const logs = new ContainerLogManager({ stateDir: config.portoshim.stateDir, porto, logger });
+  // Terminals of tty containers, kept by holders that outlive the shim (streaming/tty-holder.ts).
+  // Their files live in StateDir, not in /run like the stdin FIFOs: each holder keeps a copy of up
+  // to STDOUT_LIMIT_BYTES of terminal output for the log pump, which on tmpfs would be memory, and
+  // StateDir is where the shim's other crash-surviving state is; start-up removes what a container
+  // that is gone (a reboot included) left there.
+  const ttys = new TtyHolders({
+    dir: join(config.portoshim.stateDir, "tty"),
+    // Out of the unit's cgroup, which KillMode=mixed empties when the shim stops.
+    launcher: underSystemd() ? systemdScopeLauncher() : undefined,
+    logger,
+  });
+  // Containers' CRI logs, pumped from portod's stdout/stderr files or a terminal's copy (src/logs).
+  const logs = new ContainerLogManager({
+    stateDir: config.portoshim.stateDir,
+    porto,
+    logger,
+    terminalFacts: (outputPath) => ttys.outputFacts(outputPath),
+  });
   const runtime: RuntimeDeps = {
     porto,
     state,
@@ -218,8 +244,8 @@ export async function main(argv: string[]): Promise<void> {
 
   // Exec, attach and port-forward: the CRI calls hand out URLs of this server.
   const locator = stateLocator(state);
-  // Attach follows main processes' output files; stdin needs StartContainer's help (container-stdio.ts).
-  const containerStdio = new ContainerStdio({ porto });
+  // Attach follows main processes' output files or terminals; both need StartContainer's help (container-stdio.ts).
+  const containerStdio = new ContainerStdio({ porto, ttys });
   runtime.stdio = containerStdio;
   const execBackend = new PortoExecBackend({ porto, locator, attach: containerStdio, logger });
   const streamingServer = createStreamingServer({
@@ -282,13 +308,11 @@ export async function main(argv: string[]): Promise<void> {
       (r) => {
         logger.info({ destroyed: r.destroyed.length, dropped: r.dropped.length }, "runtime state reconciled with portod");
         // Logs resume where the last run committed them, for every container that is left.
-        const live = [...state.containers.values()].map((c) => ({
-          containerId: c.id,
-          portoName: containerPortoName(c.podId, c.id),
-          logPath: c.logPath,
-          started: c.startedAtNs !== undefined,
-        }));
+        const live = [...state.containers.values()].map(containerLogSpec);
         logs.recover(live).catch((err: unknown) => logger.warn({ err: (err as Error).message }, "cannot resume container logs"));
+        // Terminals of containers that are gone (removed while the shim was down, dropped just now) go too.
+        const released = ttys.reconcile((id) => state.containers.get(id) !== undefined);
+        if (released.length > 0) logger.info({ containers: released }, "released the terminals of containers that are gone");
         // Networks of pods that are gone (a crash mid-way, a removal cut short) are torn down.
         reconcilePodNetworks(state, network, logger).catch((err: unknown) =>
           logger.error({ err: (err as Error).message }, "cannot reconcile pod networks"),

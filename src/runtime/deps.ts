@@ -36,10 +36,10 @@ export interface RuntimeDeps {
    */
   logs?: ContainerLogManager;
   /**
-   * The main process' stdin for attach (src/streaming/container-stdio.ts):
-   * StartContainer gives a container created with `stdin: true` a FIFO the
-   * shim can feed, removal releases it. Without it such containers read
-   * /dev/null.
+   * The main process' stdio for attach (src/streaming/container-stdio.ts):
+   * StartContainer gives a container created with `tty: true` a terminal, one
+   * created with `stdin: true` a FIFO the shim can feed; removal releases
+   * them. Without it such containers read /dev/null and have no terminal.
    */
-  stdio?: Pick<ContainerStdio, "prepareStdin" | "release">;
+  stdio?: Pick<ContainerStdio, "prepareStdin" | "prepareTty" | "release">;
 }

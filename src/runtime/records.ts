@@ -74,6 +74,14 @@ export interface ContainerRecord {
   startError?: { message: string; atNs: string };
   /** Exit code the shim observed when Porto no longer has it (its state was reset). */
   exitCode?: number;
+  /**
+   * For a container started with a terminal: the file its holder copies the
+   * terminal's output to (streaming/tty-holder.ts), which its CRI log
+   * follows instead of portod's files. Written before the start, so a shim
+   * that dies right after it still logs the container from the right file;
+   * a container created with tty by a shim without terminals has none.
+   */
+  ttyOutputPath?: string;
 }
 
 /** The record's config, decoded; refuses records written by a newer shim. */

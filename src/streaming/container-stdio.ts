@@ -28,9 +28,23 @@
  * stopped), as kubelet expects. Without prepareStdin the container's stdin is
  * /dev/null and attach carries output only.
  *
- * Terminals: a container created with `tty: true` would need a terminal
- * whose master outlives the shim; that is not provided yet, so such
- * containers run without one and attach treats them like the others.
+ * Terminals. A container created with `tty: true` gets a terminal instead
+ * of all of the above: StartContainer calls `prepareTty` where it would call
+ * prepareStdin, and sets the slave it returns as stdin_path, stdout_path and
+ * stderr_path (portod makes it the controlling terminal):
+ *
+ *     const tty = await containerStdio.prepareTty(containerId, { stdin, stdinOnce });
+ *     // stdin_path = stdout_path = stderr_path = tty.slavePath
+ *     await porto.start(name);
+ *     tty.started();            // also after a failed start
+ *
+ * The master is kept by a holder outside the shim (tty-holder.ts), which
+ * copies the terminal's output to `tty.outputPath`: portod has no output
+ * file for such a container, so its CRI log follows that file as stdout
+ * (ContainerLogSpec.terminal). Attach then connects to the holder: input and
+ * window sizes go to the terminal, what it shows comes back on stdout (a tty
+ * session has no stderr), and input reaches the process only if the container
+ * was created with stdin, as with containerd. `release` stops the holder too.
  */
 import { spawn } from "node:child_process";
 import { constants as fsConstants, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from "node:fs";
@@ -47,6 +61,7 @@ import type { AttachBackend } from "./attach.js";
 import type { StdioStreams } from "./exec-backend.js";
 import { ExecError } from "./exec-backend.js";
 import type { Located } from "./locator.js";
+import type { PreparedTty, TerminalOptions, TtyHolders } from "./tty-holder.js";
 
 const run = promisify(execFile);
 
@@ -60,6 +75,8 @@ export interface ContainerStdioOptions {
   dir?: string;
   /** portod's work directory root (the double's differs). */
   portoWorkDir?: string;
+  /** Terminals for containers created with tty; without them prepareTty fails. */
+  ttys?: TtyHolders;
 }
 
 interface FollowStart {
@@ -110,8 +127,15 @@ export class ContainerStdio implements AttachBackend {
     };
   }
 
-  /** For RemoveContainer: stops the keeper and removes the FIFO. */
+  /** For StartContainer of a container with tty (see the module comment). */
+  async prepareTty(containerId: string, terminal: TerminalOptions): Promise<PreparedTty> {
+    if (!this.options.ttys) throw new Error("terminals are not set up in this shim");
+    return this.options.ttys.prepare(containerId, terminal);
+  }
+
+  /** For RemoveContainer: stops the keeper or the terminal holder and removes their files. */
   release(containerId: string): void {
+    this.options.ttys?.release(containerId);
     this.stopKeeper(containerId);
     const fifo = this.fifoPath(containerId);
     for (const f of [fifo, `${fifo}.keeper`, `${fifo}.once`]) rmSync(f, { force: true });
@@ -119,6 +143,8 @@ export class ContainerStdio implements AttachBackend {
   }
 
   async attach(target: Located, io: StdioStreams): Promise<void> {
+    // A container started with a terminal has no output files of portod's: its holder serves attach.
+    if (this.options.ttys?.owns(target.id)) return this.options.ttys.attach(target.id, io);
     const { stdoutPath, stderrPath } = portoStdioPaths(target.portoName, this.workDir);
     if (!existsSync(stdoutPath)) throw new ExecError(`container ${target.id} has no output files to attach to`, "not-running");
     const done = new AbortController();

@@ -348,6 +348,7 @@ describe("stdin for attach", () => {
         stdinPath = `/dev/fd/${fd}`;
         return { stdinPath, started: () => void (startedCalled++, closeSync(fd)) };
       },
+      prepareTty: async () => assert.fail("no container here asked for a terminal"),
       release: (id) => void calls.push(`release ${id}`),
     };
     try {
