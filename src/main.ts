@@ -245,7 +245,7 @@ export async function main(argv: string[]): Promise<void> {
   // Exec, attach and port-forward: the CRI calls hand out URLs of this server.
   const locator = stateLocator(state);
   // Attach follows main processes' output files or terminals; both need StartContainer's help (container-stdio.ts).
-  const containerStdio = new ContainerStdio({ porto, ttys });
+  const containerStdio = new ContainerStdio({ porto, ttys, launcher: underSystemd() ? systemdScopeLauncher("stdin") : undefined, logger });
   runtime.stdio = containerStdio;
   const execBackend = new PortoExecBackend({ porto, locator, attach: containerStdio, logger });
   const streamingServer = createStreamingServer({
@@ -313,6 +313,8 @@ export async function main(argv: string[]): Promise<void> {
         // Terminals of containers that are gone (removed while the shim was down, dropped just now) go too.
         const released = ttys.reconcile((id) => state.containers.get(id) !== undefined);
         if (released.length > 0) logger.info({ containers: released }, "released the terminals of containers that are gone");
+        const keepers = containerStdio.reconcile((id) => state.containers.get(id) !== undefined);
+        if (keepers.length > 0) logger.info({ containers: keepers }, "released the stdin FIFOs of containers that are gone");
         // Networks of pods that are gone (a crash mid-way, a removal cut short) are torn down.
         reconcilePodNetworks(state, network, logger).catch((err: unknown) =>
           logger.error({ err: (err as Error).message }, "cannot reconcile pod networks"),

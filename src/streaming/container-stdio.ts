@@ -47,13 +47,14 @@
  * was created with stdin, as with containerd. `release` stops the holder too.
  */
 import { spawn } from "node:child_process";
-import { constants as fsConstants, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from "node:fs";
+import { constants as fsConstants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, closeSync } from "node:fs";
 import { open } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { Socket } from "node:net";
 import { join } from "node:path";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import type { Logger } from "pino";
 import type { Writable } from "node:stream";
 import type { PortoClient } from "../porto/client.js";
 import { portoStdioPaths, PORTO_WORK_DIR } from "../logs/porto-stdio.js";
@@ -77,7 +78,26 @@ export interface ContainerStdioOptions {
   portoWorkDir?: string;
   /** Terminals for containers created with tty; without them prepareTty fails. */
   ttys?: TtyHolders;
+  /**
+   * A command prefix that starts each stdin keeper outside the shim's
+   * cgroup (tty-holder.ts's systemdScopeLauncher): under systemd,
+   * KillMode=mixed kills what is left in the unit when the shim stops, and a
+   * killed keeper is an end of input for the container. Without it, or when
+   * it fails, the keeper is started directly.
+   */
+  launcher?: (containerId: string) => string[];
+  logger?: Logger;
 }
+
+/** How long a launched keeper may take to become `sleep infinity`. */
+const KEEPER_START_MS = 5000;
+const isKeeper = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("sleep\0infinity");
+  } catch {
+    return false;
+  }
+};
 
 interface FollowStart {
   fh: FileHandle;
@@ -113,10 +133,13 @@ export class ContainerStdio implements AttachBackend {
     if (stdinOnce) writeFileSync(`${fifo}.once`, "");
     const reader = openSync(fifo, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
     const writer = openSync(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
-    const keeper = spawn("sleep", ["infinity"], { stdio: ["ignore", writer, "ignore"], detached: true });
-    keeper.unref();
-    closeSync(writer);
-    if (keeper.pid) writeFileSync(`${fifo}.keeper`, String(keeper.pid));
+    let pid: number | undefined;
+    try {
+      pid = await this.startKeeper(containerId, writer);
+    } finally {
+      closeSync(writer);
+    }
+    if (pid) writeFileSync(`${fifo}.keeper`, String(pid));
     let open = true;
     return {
       stdinPath: `/dev/fd/${reader}`,
@@ -277,13 +300,59 @@ export class ContainerStdio implements AttachBackend {
     }
   }
 
+  /** Starts the process that holds the FIFO's write end (through the launcher when there is one); its pid. */
+  private async startKeeper(containerId: string, writer: number): Promise<number | undefined> {
+    const launcher = this.options.launcher?.(containerId) ?? [];
+    if (launcher.length > 0) {
+      const launched = spawn(launcher[0]!, [...launcher.slice(1), "sleep", "infinity"], { stdio: ["ignore", writer, "ignore"], detached: true });
+      launched.unref();
+      const pid = launched.pid;
+      let exited = false;
+      launched.once("exit", () => (exited = true));
+      launched.once("error", () => (exited = true));
+      // systemd-run --scope execs the command in place once the scope exists: same pid, new cmdline.
+      for (const deadline = Date.now() + KEEPER_START_MS; !exited && Date.now() < deadline; ) {
+        if (pid && isKeeper(pid)) return pid;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      if (pid && !exited) process.kill(pid, "SIGKILL");
+      this.options.logger?.warn({ container: containerId, launcher: launcher[0] }, "cannot start the stdin keeper through its launcher; starting it directly");
+    }
+    const keeper = spawn("sleep", ["infinity"], { stdio: ["ignore", writer, "ignore"], detached: true });
+    keeper.unref();
+    return keeper.pid;
+  }
+
+  /**
+   * Start-up: stops the keepers and removes the FIFOs of containers that no
+   * longer exist (removed while the shim was down, or a reboot's leftovers
+   * when the directory is not a tmpfs). `exists` is asked at the moment of
+   * each decision. Returns the ids released.
+   */
+  reconcile(exists: (containerId: string) => boolean): string[] {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return []; // no container with stdin was ever started
+    }
+    const ids = new Set(names.map((n) => /^([0-9a-f]{64})(\.keeper|\.once)?$/.exec(n)?.[1]).filter((id): id is string => id !== undefined));
+    const released: string[] = [];
+    for (const id of ids) {
+      if (exists(id)) continue;
+      this.release(id);
+      released.push(id);
+    }
+    return released;
+  }
+
   private stopKeeper(containerId: string): void {
     const pidFile = `${this.fifoPath(containerId)}.keeper`;
     if (!existsSync(pidFile)) return;
     const pid = Number(readFileSync(pidFile, "utf8"));
     try {
       // Only our keeper: a recycled pid running something else is left alone.
-      if (pid > 0 && readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("sleep\0infinity")) process.kill(pid, "SIGKILL");
+      if (pid > 0 && isKeeper(pid)) process.kill(pid, "SIGKILL");
     } catch {
       // gone already
     }

@@ -511,16 +511,20 @@ function holderPid(dir: string, containerId: string): number | undefined {
   }
 }
 
-/** A launcher for TtyHolders under systemd: each holder in a transient scope of its own, out of the shim's unit. */
-export function systemdScopeLauncher(systemdRun = "systemd-run"): (containerId: string) => string[] {
+/**
+ * A launcher under systemd for TtyHolders (`what` "tty") and ContainerStdio's
+ * stdin keepers ("stdin"): each process in a transient scope of its own, out
+ * of the shim's unit.
+ */
+export function systemdScopeLauncher(what: "tty" | "stdin" = "tty", systemdRun = "systemd-run"): (containerId: string) => string[] {
   return (containerId) => [
     systemdRun,
     "--scope",
     "--quiet",
     "--collect",
-    // Unique: a scope of an earlier holder of the same container may still be going away.
-    `--unit=portoshim-tty-${containerId.slice(0, 12)}-${randomBytes(3).toString("hex")}`,
-    `--description=portoshim terminal of container ${containerId}`,
+    // Unique: a scope of an earlier process of the same container may still be going away.
+    `--unit=portoshim-${what}-${containerId.slice(0, 12)}-${randomBytes(3).toString("hex")}`,
+    `--description=portoshim ${what === "tty" ? "terminal" : "stdin keeper"} of container ${containerId}`,
     "--",
   ];
 }

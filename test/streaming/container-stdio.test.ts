@@ -4,7 +4,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, Writable } from "node:stream";
@@ -108,5 +108,56 @@ describe("ContainerStdio attach", () => {
     const out = new Sink();
     await stdio.attach({ id, portoName: name }, { tty: false, stdout: out, signal: new AbortController().signal });
     assert.equal(out.text, "last\n");
+  });
+});
+
+describe("ContainerStdio stdin keepers", () => {
+  const keeperPid = (d: string, id: string) => Number(readFileSync(join(d, `${id}.keeper`), "utf8"));
+  const alive = (pid: number) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("sleep\0infinity");
+    } catch {
+      return false;
+    }
+  };
+
+  it("starts the keeper through its launcher (same pid, as systemd-run --scope execs in place), and directly when the launcher fails", async () => {
+    const d = mkdtempSync(join(tmpdir(), "stdio-keeper-"));
+    const launched: string[] = [];
+    const through = new ContainerStdio({ porto, dir: d, launcher: (id) => (launched.push(id), ["env", "THROUGH_LAUNCHER=1"]) });
+    const failing = new ContainerStdio({ porto, dir: d, launcher: () => ["false"] });
+    const [a, b] = [newId(), newId()];
+    try {
+      (await through.prepareStdin(a)).started();
+      (await failing.prepareStdin(b)).started();
+      assert.deepEqual(launched, [a]);
+      const pa = keeperPid(d, a);
+      assert.ok(alive(pa), "the launched keeper holds the FIFO");
+      assert.match(readFileSync(`/proc/${pa}/environ`, "utf8"), /THROUGH_LAUNCHER=1/);
+      assert.ok(alive(keeperPid(d, b)), "the fallback keeper holds the FIFO");
+    } finally {
+      through.release(a);
+      failing.release(b);
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  it("start-up releases the keepers and FIFOs of containers that are gone and keeps the others", async () => {
+    const d = mkdtempSync(join(tmpdir(), "stdio-keeper-"));
+    const s = new ContainerStdio({ porto, dir: d });
+    const [gone, live] = [newId(), newId()];
+    try {
+      (await s.prepareStdin(gone, true)).started();
+      (await s.prepareStdin(live)).started();
+      const [pg, pl] = [keeperPid(d, gone), keeperPid(d, live)];
+      assert.deepEqual(s.reconcile((id) => id === live), [gone]);
+      await until(() => !alive(pg));
+      assert.ok(alive(pl));
+      assert.deepEqual(readdirSync(d).sort(), [live, `${live}.keeper`].sort());
+    } finally {
+      s.release(live);
+      s.release(gone);
+      rmSync(d, { recursive: true, force: true });
+    }
   });
 });
