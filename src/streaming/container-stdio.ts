@@ -47,7 +47,7 @@
  * was created with stdin, as with containerd. `release` stops the holder too.
  */
 import { spawn } from "node:child_process";
-import { constants as fsConstants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, closeSync } from "node:fs";
+import { constants as fsConstants, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from "node:fs";
 import { open } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { Socket } from "node:net";
@@ -63,6 +63,7 @@ import type { StdioStreams } from "./exec-backend.js";
 import { ExecError } from "./exec-backend.js";
 import type { Located } from "./locator.js";
 import type { PreparedTty, TerminalOptions, TtyHolders } from "./tty-holder.js";
+import { releaseGone } from "./leftovers.js";
 
 const run = promisify(execFile);
 
@@ -330,20 +331,7 @@ export class ContainerStdio implements AttachBackend {
    * each decision. Returns the ids released.
    */
   reconcile(exists: (containerId: string) => boolean): string[] {
-    let names: string[];
-    try {
-      names = readdirSync(this.dir);
-    } catch {
-      return []; // no container with stdin was ever started
-    }
-    const ids = new Set(names.map((n) => /^([0-9a-f]{64})(\.keeper|\.once)?$/.exec(n)?.[1]).filter((id): id is string => id !== undefined));
-    const released: string[] = [];
-    for (const id of ids) {
-      if (exists(id)) continue;
-      this.release(id);
-      released.push(id);
-    }
-    return released;
+    return releaseGone(this.dir, /^([0-9a-f]{64})(\.keeper|\.once)?$/, exists, (id) => this.release(id));
   }
 
   private stopKeeper(containerId: string): void {

@@ -60,7 +60,6 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
-  readdirSync,
   rmSync,
 } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -72,6 +71,7 @@ import { STDOUT_LIMIT_BYTES } from "../logs/porto-stdio.js";
 import type { TerminalFacts } from "../logs/container-log.js";
 import type { StdioStreams } from "./exec-backend.js";
 import { ExecError } from "./exec-backend.js";
+import { releaseGone } from "./leftovers.js";
 
 // ioctl numbers of the generic Linux ABI, as in pty.ts.
 const HOLDER = String.raw`
@@ -358,20 +358,7 @@ export class TtyHolders {
    * meanwhile are safe. Returns the ids released.
    */
   reconcile(exists: (containerId: string) => boolean): string[] {
-    let names: string[];
-    try {
-      names = readdirSync(this.dir);
-    } catch {
-      return []; // no terminal was ever made
-    }
-    const ids = new Set(names.map((n) => HOLDER_FILE.exec(n)?.[1]).filter((id): id is string => id !== undefined));
-    const released: string[] = [];
-    for (const id of ids) {
-      if (exists(id)) continue;
-      this.release(id);
-      released.push(id);
-    }
-    return released;
+    return releaseGone(this.dir, HOLDER_FILE, exists, (id) => this.release(id));
   }
 
   /**

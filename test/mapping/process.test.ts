@@ -101,7 +101,7 @@ test("portoEnv: entries in order, HOME added when missing, Porto's USER and cont
 });
 
 test("resolveExecutable: PATH order, names with a slash, empty PATH entries, missing", () => {
-  const files = new Set(["/usr/bin/ls", "/bin/ls", "/custom/tool", "/app/run.sh", "/work/local"]);
+  const files = new Set(["/usr/bin/ls", "/bin/ls", "/custom/tool", "/app/run.sh", "/srv/local"]);
   const exists = (p: string) => files.has(p);
   const table: [string, string | undefined, string, string | undefined][] = [
     ["ls", "/usr/local/bin:/usr/bin:/bin", "/", "/usr/bin/ls"],
@@ -110,9 +110,9 @@ test("resolveExecutable: PATH order, names with a slash, empty PATH entries, mis
     ["tool", undefined, "/", undefined],
     ["ls", undefined, "/", "/usr/bin/ls"],
     ["/app/run.sh", "/bin", "/", "/app/run.sh"],
-    ["./local", "/bin", "/work", "/work/local"],
+    ["./local", "/bin", "/srv", "/srv/local"],
     ["/nope", "/bin", "/", undefined],
-    ["local", "/bin::", "/work", "/work/local"],
+    ["local", "/bin::", "/srv", "/srv/local"],
     ["", "/bin", "/", undefined],
   ];
   for (const [argv0, path, cwd, want] of table) assert.equal(resolveExecutable(argv0, path, exists, cwd), want, `${argv0} in ${path}`);

@@ -20,17 +20,10 @@ import { PodNetwork } from "../../src/network/pod-network.js";
 import type { PodNetworkInput } from "../../src/network/pod-network.js";
 import { listNetns, removeNetns } from "../../src/network/netns.js";
 import { writeFakePlugin } from "./fake-plugins.js";
+import { realPluginDir, realPluginsSkip } from "./real-plugins.js";
 
-const PLUGINS = ["bridge", "host-local", "portmap"];
-const pluginDir = [process.env.CNI_TEST_BIN_DIR, "/usr/lib/cni", "/opt/cni/bin"].find(
-  (d) => d !== undefined && PLUGINS.every((p) => existsSync(join(d, p))),
-);
-const skip =
-  process.getuid?.() !== 0
-    ? "needs root (network namespaces, bridges, iptables)"
-    : pluginDir === undefined
-      ? "needs the CNI plugins bridge, host-local and portmap (apt-get install containernetworking-plugins)"
-      : false;
+const pluginDir = realPluginDir;
+const skip = realPluginsSkip;
 
 // Unique per run, so parallel runs and containerd's cni0 (10.88.0.0/16) never meet.
 const X = 20 + (process.pid % 200);

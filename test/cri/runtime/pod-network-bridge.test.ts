@@ -29,17 +29,10 @@ import { cniPodNetwork } from "../../../src/runtime/network.js";
 import type { PodNetwork } from "../../../src/runtime/network.js";
 import { podConfig, startShim } from "./harness.js";
 import type { Shim } from "./harness.js";
+import { realPluginDir, realPluginsSkip } from "../../network/real-plugins.js";
 
-const PLUGINS = ["bridge", "host-local", "portmap"];
-const pluginDir = [process.env.CNI_TEST_BIN_DIR, "/usr/lib/cni", "/opt/cni/bin"].find(
-  (d) => d !== undefined && PLUGINS.every((p) => existsSync(join(d, p))),
-);
-const skip =
-  process.getuid?.() !== 0
-    ? "needs root (network namespaces, bridges, iptables)"
-    : pluginDir === undefined
-      ? "needs the CNI plugins bridge, host-local and portmap (apt-get install containernetworking-plugins)"
-      : false;
+const pluginDir = realPluginDir;
+const skip = realPluginsSkip;
 
 // Unique per run, apart from test/network/bridge.test.ts's 10.99.x and containerd's 10.88.0.0/16.
 const X = 20 + (process.pid % 200);
