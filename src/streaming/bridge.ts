@@ -19,7 +19,9 @@ export function bridge(stream: Duplex, tcp: Duplex): Promise<void> {
     let outDone = false;
     const check = () => {
       if (inDone && outDone) {
-        tcp.destroy();
+        // The client's last bytes may still be on their way to the pod: close once they are out.
+        if (tcp.writableFinished) tcp.destroy();
+        else tcp.once("finish", () => tcp.destroy());
         finish();
       }
     };

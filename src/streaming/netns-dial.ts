@@ -55,8 +55,10 @@ const server = net.createServer({ allowHalfOpen: true }, (c) => {
       if (rest.length) t.write(rest);
       t.on("error", () => c.destroy());
       c.on("error", () => t.destroy());
-      c.on("close", () => t.destroy());
-      t.on("close", () => c.destroy());
+      // A side that ended cleanly leaves the other to flush what it holds and end (pipe ends it):
+      // destroying it at once would drop the last bytes still in its buffer. Only a broken one takes the other down.
+      c.on("close", (failed) => { if (failed || !c.readableEnded) t.destroy(); });
+      t.on("close", (failed) => { if (failed || !t.readableEnded) c.destroy(); });
       c.pipe(t);
       t.pipe(c);
       c.resume();
