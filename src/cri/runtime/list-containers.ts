@@ -11,7 +11,9 @@ import { CONTAINER_MASK, containerPortoName } from "../../mapping/porto-names.js
 import type { RuntimeDeps } from "../../runtime/deps.js";
 import { matchesLabels } from "../../runtime/filters.js";
 import { currentFacts } from "../../runtime/porto-view.js";
-import { containerOf } from "../../runtime/views.js";
+import { byCreation, containerListItem } from "../../runtime/views.js";
+import { containerFacts } from "../../runtime/container-state.js";
+import { encodedList } from "../encoded-list.js";
 
 export async function listContainers(deps: RuntimeDeps, req: ListContainersRequest): Promise<ListContainersResponse> {
   const { state } = deps;
@@ -32,11 +34,12 @@ export async function listContainers(deps: RuntimeDeps, req: ListContainersReque
 
   const names = containers.map((c) => containerPortoName(c.record.podId, c.record.id));
   const facts = await currentFacts(state, names, CONTAINER_MASK);
-  let items = containers.map((c, i) => containerOf(c, facts.get(names[i])));
-  if (filter?.state) items = items.filter((c) => c.state === filter.state!.state);
+  let listed = containers.map((c, i) => ({ c, state: containerFacts(c.record, facts.get(names[i])).state }));
+  if (filter?.state) listed = listed.filter((x) => x.state === filter.state!.state);
   // As in ContainerStatus: a container reads EXITED only once its log is complete (cheap after the first time).
-  const exited = items.filter((c) => c.state === ContainerState.CONTAINER_EXITED);
-  if (deps.logs && exited.length > 0) await Promise.all(exited.map((c) => deps.logs!.flush(c.id)));
-  items.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0));
-  return create(ListContainersResponseSchema, { containers: items });
+  const exited = listed.filter((x) => x.state === ContainerState.CONTAINER_EXITED);
+  if (deps.logs && exited.length > 0) await Promise.all(exited.map((x) => deps.logs!.flush(x.c.record.id)));
+  listed.sort((a, b) => byCreation(a.c.record, b.c.record));
+  // Each container's unchanging fields are encoded once (cri/encoded-list.ts): kubelet asks every second.
+  return encodedList(ListContainersResponseSchema, ListContainersResponseSchema.field.containers.number, listed.map((x) => containerListItem(x.c, x.state)));
 }

@@ -11,7 +11,9 @@ import { POD_MASK, podPortoName } from "../../mapping/porto-names.js";
 import type { RuntimeDeps } from "../../runtime/deps.js";
 import { matchesLabels } from "../../runtime/filters.js";
 import { currentFacts } from "../../runtime/porto-view.js";
-import { podSandboxOf } from "../../runtime/views.js";
+import { byCreation, podSandboxListItem } from "../../runtime/views.js";
+import { encodedList } from "../encoded-list.js";
+import { podState } from "../../runtime/container-state.js";
 
 export async function listPodSandbox(deps: RuntimeDeps, req: ListPodSandboxRequest): Promise<ListPodSandboxResponse> {
   const filter = req.filter;
@@ -25,9 +27,9 @@ export async function listPodSandbox(deps: RuntimeDeps, req: ListPodSandboxReque
 
   // Asking portod (a stale view): one pod by name, more with one mask for all of them.
   const facts = await currentFacts(deps.state, pods.map((p) => podPortoName(p.record.id)), POD_MASK);
-  let items = pods.map((p) => podSandboxOf(p, facts.get(podPortoName(p.record.id))));
-  if (filter?.state) items = items.filter((p) => p.state === filter.state!.state);
-  // Oldest first, as containerd lists them: creation order survives restarts.
-  items.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0));
-  return create(ListPodSandboxResponseSchema, { items });
+  let listed = pods.map((p) => ({ p, state: podState(p.record, facts.get(podPortoName(p.record.id))) }));
+  if (filter?.state) listed = listed.filter((x) => x.state === filter.state!.state);
+  listed.sort((a, b) => byCreation(a.p.record, b.p.record));
+  // Each pod's unchanging fields are encoded once (cri/encoded-list.ts): kubelet asks every second.
+  return encodedList(ListPodSandboxResponseSchema, ListPodSandboxResponseSchema.field.items.number, listed.map((x) => podSandboxListItem(x.p, x.state)));
 }
