@@ -95,19 +95,22 @@ async function portForward(): Promise<number> {
 }
 
 const figures: Record<string, unknown> = { porto: values.porto ?? "double", mb: Number(values.mb), runs };
-for (const [name, fn] of [
-  ["exec stdout, SPDY v4 (MB/s)", execSpdy],
-  ["exec stdout, WebSocket v5 (MB/s)", execWs],
-  ["port-forward, SPDY (MB/s)", portForward],
-] as const) {
-  const results: number[] = [];
-  for (let i = 0; i < runs; i++) results.push(await fn());
-  figures[name] = { best: Math.max(...results), median: results.sort((a, b) => a - b)[Math.floor(results.length / 2)], all: results };
+try {
+  for (const [name, fn] of [
+    ["exec stdout, SPDY v4 (MB/s)", execSpdy],
+    ["exec stdout, WebSocket v5 (MB/s)", execWs],
+    ["port-forward, SPDY (MB/s)", portForward],
+  ] as const) {
+    const results: number[] = [];
+    for (let i = 0; i < runs; i++) results.push(await fn());
+    figures[name] = { best: Math.max(...results), median: results.sort((a, b) => a - b)[Math.floor(results.length / 2)], all: results };
+  }
+  console.log(JSON.stringify(figures, null, 2));
+} finally {
+  // Also after a failed run: on a real portod the pod would outlive the benchmark.
+  await server.close();
+  backend.close();
+  await porto.destroy(podPortoName(podId)).catch(() => undefined);
+  porto.close();
+  await double?.close();
 }
-console.log(JSON.stringify(figures, null, 2));
-
-await server.close();
-backend.close();
-await porto.destroy(podPortoName(podId)).catch(() => undefined);
-porto.close();
-await double?.close();
