@@ -23,6 +23,7 @@ import { ownedSpec } from "../../runtime/owned-spec.js";
 import { RECORD_VERSION, encodePodConfig, nowNs } from "../../runtime/records.js";
 import type { PodRecord } from "../../runtime/records.js";
 import { settleAll } from "../../runtime/runtime-state.js";
+import type { TContainerSpec } from "../../../gen/rpc_pb.js";
 import { emitContainerEvent } from "../../runtime/events.js";
 
 export async function runPodSandbox(deps: RuntimeDeps, req: RunPodSandboxRequest): Promise<RunPodSandboxResponse> {
@@ -62,24 +63,7 @@ export async function runPodSandbox(deps: RuntimeDeps, req: RunPodSandboxRequest
         // The network keeps records of its own; ours must exist first (reconcilePodNetworks relies on it).
         await written;
         networkSetUp = true;
-        // The Porto container needs only the namespace, not its interfaces: it is made while
-        // the plugins run (ADD is most of this call's time). A failed ADD waits for that
-        // creation to settle, so undo finds the container to destroy.
-        let made: Promise<unknown> | undefined;
-        const namespaceReady = () => {
-          made = deps.porto.createFromSpec(spec, { start: true });
-          // Seen below once ADD is done; until then a failure must not count as unhandled (which ends the process).
-          made.catch(() => {});
-        };
-        const net = await network
-          .setUp(id, config, { namespaceReady })
-          .catch(async (err: unknown) => {
-            await made?.catch(() => {});
-            throw err;
-          });
-        record.netnsPath = net.netnsPath;
-        record.ips = net.ips;
-        await settleAll([state.updatePod(record), made ?? deps.porto.createFromSpec(spec, { start: true })]);
+        await createInNetwork(deps, network, record, config, spec);
       } else {
         // Without a network the record and the Porto container are made together (docs/lifecycle.md).
         await settleAll([written, deps.porto.createFromSpec(spec, { start: true })]);
@@ -110,6 +94,28 @@ function validConfig(config: PodSandboxConfig | undefined): PodSandboxConfig {
 function podNameKey(config: PodSandboxConfig): string {
   const m = config.metadata!;
   return JSON.stringify([m.name, m.namespace, m.uid, m.attempt]);
+}
+
+/**
+ * Sets up the pod's network and makes its Porto container, which needs only
+ * the namespace, not its interfaces: it is made while the plugins run (ADD is
+ * most of RunPodSandbox's time). A failed ADD waits for that creation to
+ * settle, so that undo finds the container to destroy.
+ */
+async function createInNetwork(deps: RuntimeDeps, network: PodNetwork, record: PodRecord, config: PodSandboxConfig, spec: TContainerSpec): Promise<void> {
+  let made: Promise<unknown> | undefined;
+  const namespaceReady = () => {
+    made = deps.porto.createFromSpec(spec, { start: true });
+    // Seen below once ADD is done; until then a failure must not count as unhandled (which ends the process).
+    made.catch(() => {});
+  };
+  const net = await network.setUp(record.id, config, { namespaceReady }).catch(async (err: unknown) => {
+    await made?.catch(() => {});
+    throw err;
+  });
+  record.netnsPath = net.netnsPath;
+  record.ips = net.ips;
+  await settleAll([deps.state.updatePod(record), made ?? deps.porto.createFromSpec(spec, { start: true })]);
 }
 
 /** Takes back whatever the failed call made; errors here are logged, the original one is what the caller gets. */
