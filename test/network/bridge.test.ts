@@ -11,7 +11,6 @@ import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -20,7 +19,7 @@ import { PodNetwork } from "../../src/network/pod-network.js";
 import type { PodNetworkInput } from "../../src/network/pod-network.js";
 import { listNetns, removeNetns } from "../../src/network/netns.js";
 import { writeFakePlugin } from "./fake-plugins.js";
-import { realPluginDir, realPluginsSkip } from "./real-plugins.js";
+import { fetchWord, realPluginDir, realPluginsSkip } from "./real-plugins.js";
 
 const pluginDir = realPluginDir;
 const skip = realPluginsSkip;
@@ -115,19 +114,6 @@ async function serveIn(netnsPath: string, word: string): Promise<void> {
   });
 }
 
-function fetchWord(host: string, port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host, port, timeout: 5000 });
-    let data = "";
-    s.on("data", (b) => (data += b.toString()));
-    s.on("end", () => resolve(data.trim()));
-    s.on("timeout", () => {
-      s.destroy();
-      reject(new Error(`timeout connecting to ${host}:${port}`));
-    });
-    s.on("error", reject);
-  });
-}
 
 function links(netnsPath: string): string[] {
   const out = JSON.parse(execFileSync("nsenter", [`--net=${netnsPath}`, "ip", "-j", "addr"], { encoding: "utf8" })) as Array<{

@@ -3,6 +3,7 @@
  * skip when they cannot run (not root, plugins missing).
  */
 import { existsSync } from "node:fs";
+import { connect } from "node:net";
 import { join } from "node:path";
 
 const PLUGINS = ["bridge", "host-local", "portmap"];
@@ -19,3 +20,18 @@ export const realPluginsSkip: string | false =
     : realPluginDir === undefined
       ? "needs the CNI plugins bridge, host-local and portmap (apt-get install containernetworking-plugins)"
       : false;
+
+/** The text a server sends before closing, read over TCP; rejects when nothing answers within 5 s. */
+export function fetchWord(host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host, port, timeout: 5000 });
+    let data = "";
+    s.on("data", (b) => (data += b.toString()));
+    s.on("end", () => resolve(data.trim()));
+    s.on("timeout", () => {
+      s.destroy();
+      reject(new Error(`timeout connecting to ${host}:${port}`));
+    });
+    s.on("error", reject);
+  });
+}

@@ -5,6 +5,7 @@
  * runtime state loaded from the same state dir, reconciliation) while Porto
  * keeps running, as after a shim crash or upgrade.
  */
+import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -190,3 +191,25 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/**
+ * A pod network made after the shim (its directories go in the shim's own):
+ * hand it to startShim, then `set` the real one. Until then reconcile finds
+ * nothing, and every other call is a test bug.
+ */
+export function lateNetwork(): { network: PodNetwork; set(net: PodNetwork): void } {
+  let real: PodNetwork | undefined;
+  const net = (): PodNetwork => real ?? assert.fail("the test's pod network is not set yet");
+  return {
+    network: {
+      portoNetns: (id) => net().portoNetns(id),
+      setUp: (id, c, hooks) => net().setUp(id, c, hooks),
+      tearDown: (id) => net().tearDown(id),
+      remove: (id) => net().remove(id),
+      setPodCidrs: (c) => net().setPodCidrs(c),
+      reconcile: async (live) => (real ? real.reconcile(live) : { removed: [], strayNetns: [], incomplete: [], failed: [] }),
+    },
+    set: (n) => void (real = n),
+  };
+}
+

@@ -14,7 +14,6 @@ import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, rm, rmdir, writeFile } from "node:fs/promises";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { pino } from "pino";
@@ -27,9 +26,9 @@ import { PortoError } from "../../../src/porto/index.js";
 import type { PortoClient } from "../../../src/porto/index.js";
 import { cniPodNetwork } from "../../../src/runtime/network.js";
 import type { PodNetwork } from "../../../src/runtime/network.js";
-import { podConfig, startShim } from "./harness.js";
+import { lateNetwork, podConfig, startShim } from "./harness.js";
 import type { Shim } from "./harness.js";
-import { realPluginDir, realPluginsSkip } from "../../network/real-plugins.js";
+import { fetchWord, realPluginDir, realPluginsSkip } from "../../network/real-plugins.js";
 
 const pluginDir = realPluginDir;
 const skip = realPluginsSkip;
@@ -64,19 +63,6 @@ function serveIn(netnsPath: string, word: string): Promise<ChildProcess> {
   });
 }
 
-function fetchWord(host: string, port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host, port, timeout: 3000 });
-    let data = "";
-    s.on("data", (b) => (data += b.toString()));
-    s.on("end", () => resolve(data.trim()));
-    s.on("timeout", () => {
-      s.destroy();
-      reject(new Error(`timeout connecting to ${host}:${port}`));
-    });
-    s.on("error", reject);
-  });
-}
 
 describe("pods on a real bridge through the CRI", { skip }, () => {
   let shim: Shim;
@@ -95,16 +81,8 @@ describe("pods on a real bridge through the CRI", { skip }, () => {
 
   before(async () => {
     // The shim's directories decide where the network's go: build the network once they exist.
-    const holder: { network?: PodNetwork } = {};
-    const lazy: PodNetwork = {
-      portoNetns: (id) => holder.network!.portoNetns(id),
-      setUp: (id, c) => holder.network!.setUp(id, c),
-      tearDown: (id) => holder.network!.tearDown(id),
-      remove: (id) => holder.network!.remove(id),
-      setPodCidrs: (c) => holder.network!.setPodCidrs(c),
-      reconcile: async (live) => (holder.network ? holder.network.reconcile(live) : { removed: [], strayNetns: [], incomplete: [], failed: [] }),
-    };
-    shim = await startShim({ wrapPorto, network: lazy });
+    const late = lateNetwork();
+    shim = await startShim({ wrapPorto, network: late.network });
     const conf = join(shim.dir, "net.d");
     ipamDir = join(shim.dir, "ipam");
     await mkdir(conf);
@@ -133,7 +111,7 @@ describe("pods on a real bridge through the CRI", { skip }, () => {
       stateDir: shim.stateDir,
       logger: pino({ level: "silent" }),
     });
-    holder.network = cniPodNetwork(cni, { netnsDir: NETNS_DIR });
+    late.set(cniPodNetwork(cni, { netnsDir: NETNS_DIR }));
   });
 
   after(async () => {

@@ -25,7 +25,7 @@ import { PodNetwork as CniPodNetwork } from "../../../src/network/pod-network.js
 import type { NetnsOps, ReconcileReport, SetUpHooks } from "../../../src/network/pod-network.js";
 import { cniPodNetwork } from "../../../src/runtime/network.js";
 import type { PodNetwork, PodNetworkSetup } from "../../../src/runtime/network.js";
-import { ctrConfig, eventually, podConfig, startShim } from "./harness.js";
+import { ctrConfig, eventually, lateNetwork, podConfig, startShim } from "./harness.js";
 import type { Shim } from "./harness.js";
 import { fakeResult, invocations, writeFakePlugin } from "../../network/fake-plugins.js";
 
@@ -402,16 +402,8 @@ describe("with the real PodNetwork, fake plugins and in-memory namespaces", () =
 
   before(async () => {
     // The network is made before the shim: its directories go in the shim's own temporary one.
-    const holder: { network?: PodNetwork } = {};
-    const lazy: PodNetwork = {
-      portoNetns: (id) => holder.network!.portoNetns(id),
-      setUp: (id, c) => holder.network!.setUp(id, c),
-      tearDown: (id) => holder.network!.tearDown(id),
-      remove: (id) => holder.network!.remove(id),
-      setPodCidrs: (c) => holder.network!.setPodCidrs(c),
-      reconcile: async (live) => (holder.network ? holder.network.reconcile(live) : { removed: [], strayNetns: [], incomplete: [], failed: [] }),
-    };
-    shim = await startShim({ network: lazy });
+    const late = lateNetwork();
+    shim = await startShim({ network: late.network });
     const conf = join(shim.dir, "cni-conf");
     const bin = join(shim.dir, "cni-bin");
     log = join(shim.dir, "cni-calls.log");
@@ -428,7 +420,7 @@ describe("with the real PodNetwork, fake plugins and in-memory namespaces", () =
       }),
     );
     cni = await CniPodNetwork.open({ confDir: conf, binDir: bin, netnsDir: NETNS_DIR, pluginTimeoutMs: 10_000, stateDir: shim.stateDir, logger: pino({ level: "silent" }), netns });
-    holder.network = cniPodNetwork(cni, { netnsDir: NETNS_DIR });
+    late.set(cniPodNetwork(cni, { netnsDir: NETNS_DIR }));
   });
   after(async () => {
     await shim.close();
