@@ -38,6 +38,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { EError, TContainerRequestSchema, TContainerResponseSchema } from "../../gen/rpc_pb.js";
 import type { TContainerRequest } from "../../gen/rpc_pb.js";
 import type { PortoClient as PortoClientType } from "../../src/porto/index.js";
+import { frame, FrameReader } from "../../src/porto/framing.js";
 
 const { values } = parseArgs({
   options: {
@@ -69,17 +70,19 @@ if (socketPath === undefined) {
 }
 
 // ---- the raw loop: one socket, one request at a time, varint-framed both ways
+// (the framing is src/porto/framing.ts's, which any client needs; none of the client's machinery)
 
 class RawConnection {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  private waiting: ((b: Buffer) => void) | undefined;
+  private readonly reader = new FrameReader();
+  private waiting: ((b: Uint8Array) => void) | undefined;
 
   private constructor(private readonly socket: Socket) {
     socket.on("data", (chunk: Buffer) => {
-      this.chunks.push(chunk);
-      this.buffered += chunk.length;
-      this.deliver();
+      for (const payload of this.reader.push(chunk)) {
+        const w = this.waiting;
+        this.waiting = undefined;
+        w?.(payload);
+      }
     });
   }
 
@@ -92,7 +95,7 @@ class RawConnection {
   }
 
   /** Sends framed bytes and resolves with the reply's payload. */
-  roundTrip(framed: Buffer): Promise<Buffer> {
+  roundTrip(framed: Buffer): Promise<Uint8Array> {
     return new Promise((res) => {
       this.waiting = res;
       this.socket.write(framed);
@@ -102,45 +105,10 @@ class RawConnection {
   close(): void {
     this.socket.destroy();
   }
-
-  private deliver(): void {
-    if (!this.waiting) return;
-    let all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
-    let len = 0;
-    let shift = 0;
-    let pos = 0;
-    for (;;) {
-      if (pos >= all.length) return this.keep(all);
-      const b = all[pos++];
-      len += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) break;
-      shift += 7;
-    }
-    if (all.length < pos + len) return this.keep(all);
-    const payload = all.subarray(pos, pos + len);
-    all = all.subarray(pos + len);
-    this.keep(all);
-    const w = this.waiting;
-    this.waiting = undefined;
-    w(payload);
-  }
-
-  private keep(rest: Buffer): void {
-    this.chunks = rest.length > 0 ? [rest] : [];
-    this.buffered = rest.length;
-  }
 }
 
 function framed(req: TContainerRequest): Buffer {
-  const payload = toBinary(TContainerRequestSchema, req);
-  const head: number[] = [];
-  let n = payload.length;
-  while (n >= 0x80) {
-    head.push((n & 0x7f) | 0x80);
-    n >>>= 7;
-  }
-  head.push(n);
-  return Buffer.concat([Buffer.from(head), payload]);
+  return frame(toBinary(TContainerRequestSchema, req));
 }
 
 // ---- measuring
