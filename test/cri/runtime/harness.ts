@@ -213,3 +213,23 @@ export function lateNetwork(): { network: PodNetwork; set(net: PodNetwork): void
   };
 }
 
+/**
+ * Failure and delay injection into CreateFromSpec: pass `wrapPorto` to
+ * startShim, then set `next`; the next CreateFromSpec awaits it (with the
+ * Porto name being created) before going to portod, and it is used once.
+ */
+export class CreateHook {
+  next: ((name: string) => Promise<void>) | undefined;
+
+  readonly wrapPorto = (base: PortoClient): PortoClient => {
+    const wrapped = Object.create(base) as PortoClient;
+    wrapped.createFromSpec = async (spec, options) => {
+      const hook = this.next;
+      this.next = undefined;
+      if (hook) await hook(String(spec.name));
+      return base.createFromSpec(spec, options);
+    };
+    return wrapped;
+  };
+}
+

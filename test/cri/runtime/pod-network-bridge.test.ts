@@ -23,10 +23,9 @@ import { podPortoName } from "../../../src/mapping/porto-names.js";
 import { PodNetwork as CniPodNetwork } from "../../../src/network/pod-network.js";
 import { isNetnsMounted, listNetns, removeNetns } from "../../../src/network/netns.js";
 import { PortoError } from "../../../src/porto/index.js";
-import type { PortoClient } from "../../../src/porto/index.js";
 import { cniPodNetwork } from "../../../src/runtime/network.js";
 import type { PodNetwork } from "../../../src/runtime/network.js";
-import { lateNetwork, podConfig, startShim } from "./harness.js";
+import { CreateHook, lateNetwork, podConfig, startShim } from "./harness.js";
 import type { Shim } from "./harness.js";
 import { fetchWord, realPluginDir, realPluginsSkip } from "../../network/real-plugins.js";
 
@@ -42,17 +41,7 @@ const HOST_PORT = 20000 + ((process.pid + 7) % 20000);
 // its own so that reconciliation never sees another shim's namespaces.
 const NETNS_DIR = `/run/netns/pstest-${process.pid}`;
 
-let onCreate: (() => Promise<void>) | undefined;
-function wrapPorto(base: PortoClient): PortoClient {
-  const wrapped = Object.create(base) as PortoClient;
-  wrapped.createFromSpec = async (spec, options) => {
-    const hook = onCreate;
-    onCreate = undefined;
-    if (hook) await hook();
-    return base.createFromSpec(spec, options);
-  };
-  return wrapped;
-}
+const createHook = new CreateHook();
 
 function serveIn(netnsPath: string, word: string): Promise<ChildProcess> {
   const code = `require("net").createServer((c) => c.end(${JSON.stringify(word)} + "\\n")).listen(80, "0.0.0.0", () => console.log("ready"));`;
@@ -82,7 +71,7 @@ describe("pods on a real bridge through the CRI", { skip }, () => {
   before(async () => {
     // The shim's directories decide where the network's go: build the network once they exist.
     const late = lateNetwork();
-    shim = await startShim({ wrapPorto, network: late.network });
+    shim = await startShim({ wrapPorto: createHook.wrapPorto, network: late.network });
     const conf = join(shim.dir, "net.d");
     ipamDir = join(shim.dir, "ipam");
     await mkdir(conf);
@@ -161,7 +150,7 @@ describe("pods on a real bridge through the CRI", { skip }, () => {
   });
 
   test("the Porto container failing after ADD: the address is released and the namespace removed before the error", async () => {
-    onCreate = async () => {
+    createHook.next = async () => {
       throw new PortoError(EError.ResourceNotAvailable, "injected: out of containers");
     };
     await assert.rejects(shim.rt.runPodSandbox({ config: podConfig() }), (e: unknown) => ConnectError.from(e).code === Code.ResourceExhausted);

@@ -20,12 +20,11 @@ import type { ContainerEventResponse, PodSandboxConfig } from "../../../gen/runt
 import { EError } from "../../../gen/rpc_pb.js";
 import { containerPortoName, podPortoName } from "../../../src/mapping/porto-names.js";
 import { PortoError } from "../../../src/porto/index.js";
-import type { PortoClient } from "../../../src/porto/index.js";
 import { PodNetwork as CniPodNetwork } from "../../../src/network/pod-network.js";
 import type { NetnsOps, ReconcileReport, SetUpHooks } from "../../../src/network/pod-network.js";
 import { cniPodNetwork } from "../../../src/runtime/network.js";
 import type { PodNetwork, PodNetworkSetup } from "../../../src/runtime/network.js";
-import { ctrConfig, eventually, lateNetwork, podConfig, startShim } from "./harness.js";
+import { CreateHook, ctrConfig, eventually, lateNetwork, podConfig, startShim } from "./harness.js";
 import type { Shim } from "./harness.js";
 import { fakeResult, invocations, writeFakePlugin } from "../../network/fake-plugins.js";
 
@@ -130,19 +129,7 @@ class FakeNetwork implements PodNetwork {
   }
 }
 
-/** What the wrapped Porto client does next time CreateFromSpec is called. */
-let onCreate: ((name: string) => Promise<void>) | undefined;
-
-function wrapPorto(base: PortoClient): PortoClient {
-  const wrapped = Object.create(base) as PortoClient;
-  wrapped.createFromSpec = async (spec, options) => {
-    const hook = onCreate;
-    onCreate = undefined;
-    if (hook) await hook(String(spec.name));
-    return base.createFromSpec(spec, options);
-  };
-  return wrapped;
-}
+const createHook = new CreateHook();
 
 const hostNetworkConfig = () =>
   podConfig({ linux: { securityContext: { namespaceOptions: { network: NamespaceMode.NODE } } } });
@@ -153,7 +140,7 @@ describe("with a fake pod network", () => {
   const podRecords = async () => (await readdir(join(shim.stateDir, "pods"))).filter((f) => f.endsWith(".json")).sort();
 
   before(async () => {
-    shim = await startShim({ wrapPorto, network: net });
+    shim = await startShim({ wrapPorto: createHook.wrapPorto, network: net });
     net.shim = shim;
   });
   after(async () => {
@@ -268,7 +255,7 @@ describe("with a fake pod network", () => {
     const config = podConfig();
     const before = await podRecords();
     let name = "";
-    onCreate = async (n) => {
+    createHook.next = async (n) => {
       name = n;
       throw new PortoError(EError.ResourceNotAvailable, "injected: out of containers");
     };
@@ -300,7 +287,7 @@ describe("with a fake pod network", () => {
     const porto = shim.double.state.containers.size;
     // The creation outlives the failed ADD, so undo must wait for it rather than destroy too early.
     let name = "";
-    onCreate = async (n) => {
+    createHook.next = async (n) => {
       name = n;
       await new Promise((r) => setTimeout(r, 60));
     };

@@ -9,7 +9,6 @@ import assert from "node:assert/strict";
 import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { PortoClient } from "../../../src/porto/index.js";
 import { PortoError } from "../../../src/porto/index.js";
 import { EError } from "../../../gen/rpc_pb.js";
 import { newId } from "../../../src/mapping/ids.js";
@@ -17,26 +16,14 @@ import { containerPortoName, podPortoName } from "../../../src/mapping/porto-nam
 import { RECORD_VERSION, encodePodConfig } from "../../../src/runtime/records.js";
 import { INSTANCE_LABEL } from "../../../src/runtime/owned-spec.js";
 import type { ContainerRecord, PodRecord } from "../../../src/runtime/records.js";
-import { ctrConfig, podConfig, startShim } from "./harness.js";
+import { CreateHook, ctrConfig, podConfig, startShim } from "./harness.js";
 import type { Shim } from "./harness.js";
 
-/** What the wrapped Porto client does next time CreateFromSpec is called. */
-let onCreate: ((name: string) => Promise<void>) | undefined;
-
-function wrapPorto(base: PortoClient): PortoClient {
-  const wrapped = Object.create(base) as PortoClient;
-  wrapped.createFromSpec = async (spec, options) => {
-    const hook = onCreate;
-    onCreate = undefined;
-    if (hook) await hook(String(spec.name));
-    return base.createFromSpec(spec, options);
-  };
-  return wrapped;
-}
+const createHook = new CreateHook();
 
 let shim: Shim;
 before(async () => {
-  shim = await startShim({ wrapPorto });
+  shim = await startShim({ wrapPorto: createHook.wrapPorto });
 });
 after(async () => {
   await shim.close();
@@ -49,7 +36,7 @@ describe("a failed call leaves nothing behind", () => {
     const config = podConfig();
     const records = await list("pods");
     let name = "";
-    onCreate = async (n) => {
+    createHook.next = async (n) => {
       name = n;
       throw new PortoError(EError.ResourceNotAvailable, "injected: out of containers");
     };
@@ -66,7 +53,7 @@ describe("a failed call leaves nothing behind", () => {
     const config = ctrConfig(["sleep", "30"]);
     const records = await list("containers");
     let name = "";
-    onCreate = async (n) => {
+    createHook.next = async (n) => {
       name = n;
       throw new PortoError(EError.NoSpace, "injected: disk full");
     };
@@ -139,7 +126,7 @@ describe("start-up reconciliation", () => {
 
   test("reconciling while a pod is being created leaves it alone", async () => {
     let reconciled!: Promise<unknown>;
-    onCreate = async () => {
+    createHook.next = async () => {
       // The record is on disk, the Porto container not yet there.
       reconciled = shim.state.reconcile();
       await reconciled;
