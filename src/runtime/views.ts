@@ -25,7 +25,7 @@ import {
   Signal,
 } from "../../gen/runtime/v1/api_pb.js";
 import type { ContainerState, PodSandboxState } from "../../gen/runtime/v1/api_pb.js";
-import type { Container, ContainerStatus, PodSandbox, PodSandboxStatus } from "../../gen/runtime/v1/api_pb.js";
+import type { ContainerStatus, PodSandboxStatus } from "../../gen/runtime/v1/api_pb.js";
 import { containerPortoName, podPortoName } from "../mapping/porto-names.js";
 import { containerFacts, podState, signalName } from "./container-state.js";
 import type { PortoFacts } from "./container-state.js";
@@ -33,25 +33,25 @@ import type { ContainerEntry, PodEntry } from "./runtime-state.js";
 import { encodeOnce } from "../cri/encoded-list.js";
 import type { EncodedItem } from "../cri/encoded-list.js";
 
-export function podSandboxOf(pod: PodEntry, facts: PortoFacts | undefined, withState = true): PodSandbox {
-  const { record, config } = pod;
-  return create(PodSandboxSchema, {
-    id: record.id,
-    metadata: config.metadata,
-    state: withState ? podState(record, facts) : undefined,
-    createdAt: BigInt(record.createdAtNs),
-    labels: config.labels,
-    annotations: config.annotations,
-    runtimeHandler: record.runtimeHandler,
-  });
-}
-
 /**
- * podSandboxOf as ListPodSandbox sends it (cri/encoded-list.ts): everything
- * but the state is fixed at creation and encoded once per pod.
+ * A pod as ListPodSandbox sends it (cri/encoded-list.ts): everything but the
+ * state is fixed at creation and encoded once per pod.
  */
 export function podSandboxListItem(pod: PodEntry, state: PodSandboxState): EncodedItem {
-  const fixed = encodeOnce(pod.config, () => toBinary(PodSandboxSchema, podSandboxOf(pod, undefined, false)));
+  const { record, config } = pod;
+  const fixed = encodeOnce(config, () =>
+    toBinary(
+      PodSandboxSchema,
+      create(PodSandboxSchema, {
+        id: record.id,
+        metadata: config.metadata,
+        createdAt: BigInt(record.createdAtNs),
+        labels: config.labels,
+        annotations: config.annotations,
+        runtimeHandler: record.runtimeHandler,
+      }),
+    ),
+  );
   return { fixed, enumField: PodSandboxSchema.field.state.number, enumValue: state };
 }
 
@@ -91,16 +91,28 @@ export function podVerboseInfo(pod: PodEntry, facts: PortoFacts | undefined): Re
   };
 }
 
-export function containerOf(ctr: ContainerEntry, facts: PortoFacts | undefined): Container {
-  return create(ContainerSchema, { ...containerFixed(ctr), state: containerFacts(ctr.record, facts).state });
-}
-
 /**
- * containerOf as ListContainers sends it (cri/encoded-list.ts): everything
+ * A container as ListContainers sends it (cri/encoded-list.ts): everything
  * but the state is fixed at creation and encoded once per container.
  */
 export function containerListItem(ctr: ContainerEntry, state: ContainerState): EncodedItem {
-  const fixed = encodeOnce(ctr.config, () => toBinary(ContainerSchema, create(ContainerSchema, containerFixed(ctr))));
+  const { record, config } = ctr;
+  const fixed = encodeOnce(config, () =>
+    toBinary(
+      ContainerSchema,
+      create(ContainerSchema, {
+        id: record.id,
+        podSandboxId: record.podId,
+        metadata: config.metadata,
+        image: imageSpecOf(ctr),
+        imageRef: record.image.ref,
+        imageId: record.image.id,
+        createdAt: BigInt(record.createdAtNs),
+        labels: config.labels,
+        annotations: config.annotations,
+      }),
+    ),
+  );
   return { fixed, enumField: ContainerSchema.field.state.number, enumValue: state };
 }
 
@@ -108,22 +120,6 @@ export function containerListItem(ctr: ContainerEntry, state: ContainerState): E
 export function byCreation(a: { createdAtNs: string }, b: { createdAtNs: string }): number {
   const [x, y] = [BigInt(a.createdAtNs), BigInt(b.createdAtNs)];
   return x < y ? -1 : x > y ? 1 : 0;
-}
-
-/** A Container's fields that never change after creation. */
-function containerFixed(ctr: ContainerEntry) {
-  const { record, config } = ctr;
-  return {
-    id: record.id,
-    podSandboxId: record.podId,
-    metadata: config.metadata,
-    image: imageSpecOf(ctr),
-    imageRef: record.image.ref,
-    imageId: record.image.id,
-    createdAt: BigInt(record.createdAtNs),
-    labels: config.labels,
-    annotations: config.annotations,
-  };
 }
 
 export function containerStatusOf(ctr: ContainerEntry, facts: PortoFacts | undefined): ContainerStatus {
