@@ -135,6 +135,13 @@ export async function main(argv: string[]): Promise<void> {
 
   const log = createLogger({ logsDir: config.portoshim.logsDir, debug: flags.debug });
   const logger = log.logger;
+  /** Start-up cannot go on: why, in the log and on stderr, then exit status 1. */
+  const fatal = async (what: string, err: unknown): Promise<never> => {
+    logger.error({ err: (err as Error).message }, what);
+    process.stderr.write(`portoshim: ${what}: ${(err as Error).message}\n`);
+    await log.close();
+    process.exit(1);
+  };
   // A request must never take the process down; what escapes is a bug to log.
   process.on("uncaughtException", (err) => logger.error({ err: err.stack }, "uncaught exception"));
   process.on("unhandledRejection", (err) =>
@@ -153,10 +160,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await state.load();
   } catch (err) {
-    logger.error({ err: (err as Error).message }, "cannot read the state directory");
-    process.stderr.write(`portoshim: cannot read the state directory: ${(err as Error).message}\n`);
-    await log.close();
-    process.exit(1);
+    return fatal("cannot read the state directory", err);
   }
   // Images: portod's store, plus records of what it cannot keep (requested
   // names, manifest digests). Unreadable records are fatal like the others.
@@ -179,10 +183,7 @@ export async function main(argv: string[]): Promise<void> {
       volumesUsage: new CachedDiskUsage(config.portoshim.volumesDir, DISK_USAGE_TTL_MS),
     };
   } catch (err) {
-    logger.error({ err: (err as Error).message }, "cannot read the image records");
-    process.stderr.write(`portoshim: cannot read the image records: ${(err as Error).message}\n`);
-    await log.close();
-    process.exit(1);
+    return fatal("cannot read the image records", err);
   }
 
   // Pod networks (netns + CNI), with records of their own in StateDir/cni; unreadable ones are fatal too.
@@ -197,10 +198,7 @@ export async function main(argv: string[]): Promise<void> {
       logger,
     });
   } catch (err) {
-    logger.error({ err: (err as Error).message }, "cannot read the pod network records");
-    process.stderr.write(`portoshim: cannot read the pod network records: ${(err as Error).message}\n`);
-    await log.close();
-    process.exit(1);
+    return fatal("cannot read the pod network records", err);
   }
   // UpdateRuntimeConfig's CIDR is kept by the state; kubelet sends it again only when it changes.
   if (state.podCidr !== "") podNetwork.setPodCidrs(state.podCidr.split(","));
@@ -209,6 +207,8 @@ export async function main(argv: string[]): Promise<void> {
   }
   const network = cniPodNetwork(podNetwork, { netnsDir: config.cni.netnsDir });
 
+  // Holders and stdin keepers leave the unit's cgroup, which KillMode=mixed empties when the shim stops.
+  const systemd = underSystemd();
   // Terminals of tty containers, kept by holders that outlive the shim (streaming/tty-holder.ts).
   // Their files live in StateDir, not in /run like the stdin FIFOs: each holder keeps a copy of up
   // to STDOUT_LIMIT_BYTES of terminal output for the log pump, which on tmpfs would be memory, and
@@ -216,8 +216,7 @@ export async function main(argv: string[]): Promise<void> {
   // that is gone (a reboot included) left there.
   const ttys = new TtyHolders({
     dir: join(config.portoshim.stateDir, "tty"),
-    // Out of the unit's cgroup, which KillMode=mixed empties when the shim stops.
-    launcher: underSystemd() ? systemdScopeLauncher() : undefined,
+    launcher: systemd ? systemdScopeLauncher() : undefined,
     logger,
   });
   // Containers' CRI logs, pumped from portod's stdout/stderr files or a terminal's copy (src/logs).
@@ -245,7 +244,7 @@ export async function main(argv: string[]): Promise<void> {
   // Exec, attach and port-forward: the CRI calls hand out URLs of this server.
   const locator = stateLocator(state);
   // Attach follows main processes' output files or terminals; both need StartContainer's help (container-stdio.ts).
-  const containerStdio = new ContainerStdio({ porto, ttys, launcher: underSystemd() ? systemdScopeLauncher("stdin") : undefined, logger });
+  const containerStdio = new ContainerStdio({ porto, ttys, launcher: systemd ? systemdScopeLauncher("stdin") : undefined, logger });
   runtime.stdio = containerStdio;
   const execBackend = new PortoExecBackend({ porto, locator, attach: containerStdio, logger });
   const streamingServer = createStreamingServer({
